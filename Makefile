@@ -1,0 +1,47 @@
+# The two commands: `make demo` (the main job on the embedded synthetic
+# dataset) and `make test` (the whole test suite). Both create the project
+# venv with the pinned wheels and build what they need.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# libtorch from the torch wheel; read lazily, once the venv exists.
+LIBTORCH_DIR = $(shell $(PY) -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
+CARGO  = LIBTORCH="$(LIBTORCH_DIR)" cargo
+
+.PHONY: demo test venv build check-no-torch bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv --without-pip $(VENV); } || \
+	  { echo "error: '$(PYTHON) -m venv' failed; install python3-venv (apt-get install python3-venv)" >&2; exit 1; }
+	@if [ -x $(VENV)/bin/pip ]; then $(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements.txt; \
+	  else $(PYTHON) -m pip --python $(PY) install -q --disable-pip-version-check --no-deps -r requirements.txt; fi
+	@touch $@
+
+build: venv
+	$(CARGO) build
+
+demo: build
+	./scripts/demo.sh target/debug/mixco
+
+# The export/eval/zoo binary must build and run without libtorch.
+check-no-torch: venv
+	$(CARGO) build --no-default-features
+	@if ldd target/debug/mixco | grep -q libtorch; then echo "error: the --no-default-features binary links libtorch" >&2; exit 1; fi
+	@target/debug/mixco --help >/dev/null
+	@echo "check-no-torch: the --no-default-features binary has no libtorch"
+
+test: venv check-no-torch
+	$(CARGO) test --workspace
+
+bench: venv
+	$(CARGO) build --release
+	./scripts/bench-data.sh target/release/mixco
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

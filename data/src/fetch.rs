@@ -1,0 +1,234 @@
+//! `mixco data fetch`: download (resumable through HTTP Range), verify the
+//! archive's MD5, extract safely into a staging folder, check the files, and
+//! move the dataset folder into place with one rename. A dataset folder
+//! under the root is therefore either absent or complete.
+//!
+//! Downloads in progress live in `ROOT/.downloads/NAME.part` so that an
+//! interrupted transfer resumes where it stopped.
+
+use crate::catalog::{DatasetSpec, KnownDataset};
+use crate::fsutil::{md5_file, sha256_file, Staging};
+use crate::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    pub spec: DatasetSpec,
+    /// Use this archive instead of downloading.
+    pub archive: Option<PathBuf>,
+    /// Check the archive's MD5.
+    pub verify_archive: bool,
+    /// Check the extracted files against their official SHA-256, where known.
+    pub verify_files: bool,
+    pub keep_archive: bool,
+    pub progress: bool,
+}
+
+impl FetchOptions {
+    pub fn new(dataset: KnownDataset) -> FetchOptions {
+        FetchOptions { spec: dataset.spec(), archive: None, verify_archive: true, verify_files: true, keep_archive: false, progress: true }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    AlreadyPresent(PathBuf),
+    Installed { dir: PathBuf, files: usize },
+}
+
+/// The files of `dataset` missing from `dir`.
+pub fn missing_files(dataset: KnownDataset, dir: &Path) -> Vec<&'static str> {
+    dataset.required_files().iter().copied().filter(|f| !dir.join(f).is_file()).collect()
+}
+
+/// Compares the extracted files with their known SHA-256; returns the
+/// per-file results (empty where no digest is known).
+pub fn check_known_files(dataset: KnownDataset, dir: &Path) -> Result<Vec<(String, bool)>> {
+    dataset
+        .known_file_sha256()
+        .iter()
+        .map(|(f, want)| {
+            let path = dir.join(f);
+            let ok = path.is_file() && sha256_file(&path)? == *want;
+            Ok((f.to_string(), ok))
+        })
+        .collect()
+}
+
+pub fn fetch(dataset: KnownDataset, root: &Path, opts: &FetchOptions) -> Result<Outcome> {
+    let dir = root.join(dataset.dir_name());
+    if dir.exists() {
+        let missing = missing_files(dataset, &dir);
+        if missing.is_empty() {
+            return Ok(Outcome::AlreadyPresent(dir));
+        }
+        return Err(Error::format(
+            &dir,
+            format!("exists but is incomplete (missing {}); remove it and fetch again", missing.join(", ")),
+        ));
+    }
+    fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+
+    let (archive, downloaded) = match &opts.archive {
+        Some(a) => (a.clone(), false),
+        None => {
+            let name = opts.spec.url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("archive");
+            let dest = root.join(".downloads").join(name);
+            if !dest.is_file() {
+                download(&opts.spec.url, &dest, opts.spec.size, opts.progress)?;
+            }
+            (dest, true)
+        }
+    };
+    if !archive.is_file() {
+        return Err(Error::format(&archive, "archive does not exist"));
+    }
+    if opts.verify_archive {
+        let actual = md5_file(&archive)?;
+        if actual != opts.spec.md5.to_ascii_lowercase() {
+            if downloaded {
+                let _ = fs::remove_file(&archive);
+            }
+            return Err(Error::Checksum {
+                path: archive,
+                algo: "MD5",
+                expected: opts.spec.md5.clone(),
+                actual,
+            });
+        }
+    }
+
+    let staging = Staging::new(root.join(format!(".staging-{}", dataset.dir_name())))?;
+    let spinner = spinner(opts.progress, format!("extracting {}", archive.display()));
+    let files = crate::archive::extract(&archive, staging.path())?;
+    spinner.finish_and_clear();
+    let extracted = staging.path().join(dataset.dir_name());
+    if !extracted.is_dir() {
+        return Err(Error::format(&archive, format!("archive has no top-level folder `{}/`", dataset.dir_name())));
+    }
+    let missing = missing_files(dataset, &extracted);
+    if !missing.is_empty() {
+        return Err(Error::format(&archive, format!("archive lacks {}", missing.join(", "))));
+    }
+    let checks = if opts.verify_files { check_known_files(dataset, &extracted)? } else { Vec::new() };
+    for (file, ok) in checks {
+        if !ok {
+            return Err(Error::format(
+                &archive,
+                format!("extracted `{}/{file}` does not match its official SHA-256", dataset.dir_name()),
+            ));
+        }
+    }
+    fs::rename(&extracted, &dir).map_err(|e| Error::io(&dir, e))?;
+    drop(staging);
+    if downloaded && !opts.keep_archive {
+        let _ = fs::remove_file(&archive);
+    }
+    Ok(Outcome::Installed { dir, files })
+}
+
+fn spinner(visible: bool, msg: String) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner().with_message(msg);
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+/// Downloads `url` to `dest`, resuming from `dest.part` when a previous
+/// transfer was cut off. `dest` appears only once the body is complete.
+pub fn download(url: &str, dest: &Path, expected_size: Option<u64>, progress: bool) -> Result<()> {
+    let fail = |problem: String| Error::Download { url: url.to_string(), problem };
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let part = PathBuf::from(format!("{}.part", dest.display()));
+    let offset = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if offset > 0 {
+        req = req.header("Range", format!("bytes={offset}-"));
+    }
+    let resp = req.call().map_err(|e| fail(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let length = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let start = match status {
+        200 => 0,
+        206 => {
+            let range = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let first = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
+            if first != Some(offset) {
+                return Err(fail(format!("server resumed at `{range}`, asked for byte {offset}")));
+            }
+            offset
+        }
+        416 if offset > 0 => {
+            // The part file already holds the whole body.
+            fs::rename(&part, dest).map_err(|e| Error::io(dest, e))?;
+            return Ok(());
+        }
+        s => return Err(fail(format!("HTTP {s}"))),
+    };
+    let total = length.map(|l| l + start).or(expected_size);
+
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(start > 0)
+        .truncate(start == 0)
+        .open(&part)
+        .map_err(|e| Error::io(&part, e))?;
+    let pb = if progress { ProgressBar::new(total.unwrap_or(0)) } else { ProgressBar::hidden() };
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb.set_message(dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    pb.set_position(start);
+
+    let mut body = resp.into_body();
+    let mut reader = body.as_reader();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut have = start;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                pb.abandon();
+                return Err(fail(format!(
+                    "transfer broke off after {have} bytes ({e}); run the same command again to resume"
+                )));
+            }
+        };
+        file.write_all(&buf[..n]).map_err(|e| Error::io(&part, e))?;
+        have += n as u64;
+        pb.set_position(have);
+    }
+    file.sync_all().map_err(|e| Error::io(&part, e))?;
+    pb.finish_and_clear();
+    if let Some(t) = total {
+        if have != t {
+            return Err(fail(format!(
+                "transfer ended after {have} of {t} bytes; run the same command again to resume"
+            )));
+        }
+    }
+    fs::rename(&part, dest).map_err(|e| Error::io(dest, e))
+}

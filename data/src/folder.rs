@@ -1,0 +1,113 @@
+//! A user's image folder: `root/<class>/*.{png,jpg,jpeg}`, or with explicit
+//! splits `root/train/<class>/…` and `root/test/<class>/…` (or `val/`).
+//! Without explicit splits every 10th image of each class (in file-name order)
+//! is held out as the test split. Images are resized so that the shorter side
+//! is `size` (bilinear), then centre-cropped to `size` x `size`.
+
+use crate::tiny_imagenet::decode_all;
+use crate::{Error, Result, Splits};
+use image::imageops::FilterType;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `rgb` interleaved (HWC) -> `out` planar (CHW), for `pixels` pixels.
+pub fn interleaved_to_planar(rgb: &[u8], pixels: usize, out: &mut [u8]) {
+    let (r, rest) = out.split_at_mut(pixels);
+    let (g, b) = rest.split_at_mut(pixels);
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        r[i] = px[0];
+        g[i] = px[1];
+        b[i] = px[2];
+    }
+}
+
+/// Decodes any supported image and brings it to `size` x `size` planar RGB.
+pub fn decode_resized(path: &Path, bytes: &[u8], size: u32, out: &mut [u8]) -> Result<()> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let img = if (w, h) == (size, size) {
+        img
+    } else {
+        let scale = size as f64 / w.min(h) as f64;
+        let (nw, nh) = (((w as f64 * scale).round() as u32).max(size), ((h as f64 * scale).round() as u32).max(size));
+        let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+        image::imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
+    };
+    interleaved_to_planar(img.as_raw(), (size * size) as usize, out);
+    Ok(())
+}
+
+fn is_image(p: &Path) -> bool {
+    let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        v.push(e.map_err(|e| Error::io(dir, e))?.path());
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Class folders and their images under `dir`.
+fn scan(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut classes = Vec::new();
+    for p in sorted_entries(dir)? {
+        if p.is_dir() {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let images: Vec<PathBuf> = sorted_entries(&p)?.into_iter().filter(|f| f.is_file() && is_image(f)).collect();
+            classes.push((name, images));
+        }
+    }
+    Ok(classes)
+}
+
+pub fn load(root: &Path, size: u32) -> Result<Splits> {
+    if !root.is_dir() {
+        return Err(Error::format(root, "image folder does not exist"));
+    }
+    if size == 0 {
+        return Err(Error::Invalid("image size must be positive".into()));
+    }
+    let test_dir = ["test", "val"].iter().map(|d| root.join(d)).find(|d| d.is_dir());
+    let (train_classes, test_classes) = match (root.join("train"), test_dir) {
+        (train, Some(test)) if train.is_dir() => (scan(&train)?, Some(scan(&test)?)),
+        _ => (scan(root)?, None),
+    };
+    let names: Vec<String> = train_classes.iter().map(|(n, _)| n.clone()).collect();
+    if names.is_empty() {
+        return Err(Error::format(root, "no class folders (expected root/<class>/*.png|jpg)"));
+    }
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (label, (name, images)) in train_classes.into_iter().enumerate() {
+        if images.is_empty() {
+            return Err(Error::format(root.join(&name), "class folder holds no .png/.jpg/.jpeg images"));
+        }
+        for (i, p) in images.into_iter().enumerate() {
+            if test_classes.is_none() && i % 10 == 9 {
+                test.push((p, label as u32));
+            } else {
+                train.push((p, label as u32));
+            }
+        }
+    }
+    for (name, images) in test_classes.unwrap_or_default() {
+        let Some(label) = names.iter().position(|n| *n == name) else {
+            return Err(Error::format(root.join("test").join(&name), "class has no training folder"));
+        };
+        test.extend(images.into_iter().map(|p| (p, label as u32)));
+    }
+    let classes = Arc::new(names);
+    let decode = |p: &Path, b: &[u8], out: &mut [u8]| decode_resized(p, b, size, out);
+    let s = size as usize;
+    Ok(Splits {
+        name: format!("folder:{}", root.display()),
+        train: decode_all(train, s, classes.clone(), decode)?,
+        test: decode_all(test, s, classes, decode)?,
+    })
+}

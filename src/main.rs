@@ -1,0 +1,44 @@
+//! `mixco`: the command line. It parses flags and hands them to the library
+//! crates; every failure ends with `error: <file or field>: <problem>` and
+//! exit code 1 (2 for bad usage).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mixco",
+    version,
+    about = "Self-supervised visual representation learning with MixCo: data, training, export, evaluation",
+    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download, verify and inspect datasets.
+    Data(cmd::data::DataArgs),
+}
+
+fn main() -> ExitCode {
+    // `mixco data info … | head` should end quietly, like any Unix tool.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(args) => cmd::data::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
