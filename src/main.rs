@@ -12,7 +12,7 @@ use std::process::ExitCode;
     name = "mixco",
     version,
     about = "Self-supervised visual representation learning with MixCo: data, training, export, evaluation",
-    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png"
+    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Download, verify and inspect datasets.
     Data(cmd::data::DataArgs),
+    /// Pre-train an encoder: MoCo-v2 or SimCLR, with or without MixCo (libtorch).
+    #[cfg(feature = "train")]
+    Train(Box<cmd::train::TrainArgs>),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => cmd::train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,31 @@ impl ImageSet {
         self.labels.truncate(n);
     }
 
+    /// Per-channel mean and standard deviation of the pixels, scaled to [0, 1]:
+    /// the normalisation a model trained on this split uses.
+    pub fn channel_stats(&self) -> ([f32; 3], [f32; 3]) {
+        let plane = self.height * self.width;
+        let mut sum = [0u64; 3];
+        let mut sq = [0u64; 3];
+        for img in self.pixels.chunks_exact(3 * plane) {
+            for c in 0..3 {
+                for &p in &img[c * plane..(c + 1) * plane] {
+                    sum[c] += p as u64;
+                    sq[c] += (p as u64) * (p as u64);
+                }
+            }
+        }
+        let n = (self.len() * plane).max(1) as f64;
+        let mut mean = [0f32; 3];
+        let mut std = [0f32; 3];
+        for c in 0..3 {
+            let m = sum[c] as f64 / n;
+            mean[c] = (m / 255.0) as f32;
+            std[c] = ((sq[c] as f64 / n - m * m).max(0.0).sqrt() / 255.0) as f32;
+        }
+        (mean, std)
+    }
+
     /// SHA-256 over shape, labels and pixels: identifies the exact data a model saw.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};

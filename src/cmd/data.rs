@@ -33,6 +33,13 @@ pub struct DatasetArg {
     /// cifar10, cifar100, cifar100-coarse, tinyimagenet, synthetic or folder:PATH.
     pub dataset: String,
     #[command(flatten)]
+    pub rest: DatasetExtra,
+}
+
+/// Data root and the options of folder and synthetic datasets.
+#[derive(Args, Clone)]
+pub struct DatasetExtra {
+    #[command(flatten)]
     pub root: RootArg,
     /// Image size for folder:PATH datasets (shorter side resized, centre crop).
     #[arg(long, default_value_t = 32)]
@@ -50,12 +57,13 @@ pub struct DatasetArg {
 
 impl DatasetArg {
     pub fn source(&self) -> Result<Source> {
+        let r = &self.rest;
         Ok(match Source::parse(&self.dataset)? {
-            Source::Folder { path, .. } => Source::Folder { path, size: self.image_size },
+            Source::Folder { path, .. } => Source::Folder { path, size: r.image_size },
             Source::Synthetic(_) => Source::Synthetic(SyntheticConfig {
-                seed: self.synthetic_seed,
-                train: self.synthetic_train,
-                test: self.synthetic_test,
+                seed: r.synthetic_seed,
+                train: r.synthetic_train,
+                test: r.synthetic_test,
                 size: 32,
             }),
             s => s,
@@ -140,7 +148,7 @@ pub fn run(args: DataArgs) -> Result<()> {
         }
         DataCommand::Info { dataset, json } => {
             let source = dataset.source()?;
-            let info = mixco_data::info::info(&source, &dataset.root.path())?;
+            let info = mixco_data::info::info(&source, &dataset.rest.root.path())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
@@ -149,7 +157,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             Ok(())
         }
         DataCommand::Preview { dataset, output, count } => {
-            let splits = dataset.source()?.load(&dataset.root.path())?;
+            let splits = dataset.source()?.load(&dataset.rest.root.path())?;
             let png = mixco_data::preview::grid_png(&splits.train, count)?;
             mixco_data::fsutil::write_atomic(&output, &png)?;
             println!("wrote {} ({} images of {})", output.display(), count.min(splits.train.len()), splits.name);

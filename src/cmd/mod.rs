@@ -1,1 +1,3 @@
 pub mod data;
+#[cfg(feature = "train")]
+pub mod train;

@@ -1,0 +1,297 @@
+//! mixco checkpoints: one `safetensors` file whose header metadata carries
+//! everything needed downstream (architecture, method, hyper-parameters,
+//! data, normalisation), so no side files are needed.
+//!
+//! Tensor layout: the query backbone under torchvision's names
+//! (`conv1.weight`, ...), its projection head under `head.`, the momentum
+//! (key) encoder under `momentum.`, the MoCo queue as `queue`, optimizer
+//! momentum buffers under `optim.`.
+
+use crate::arch::{ArchSpec, HeadSpec, Stem, TensorKind, TensorSpec};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "mixco-checkpoint-v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{}: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Data(#[from] mixco_data::Error),
+}
+
+fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
+    CheckpointError::Invalid { path: path.into(), problem: problem.into() }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+}
+
+/// A tensor in host memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+}
+
+impl HostTensor {
+    pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> HostTensor {
+        assert_eq!(shape.iter().product::<usize>(), data.len());
+        HostTensor { shape, data: TensorData::F32(data) }
+    }
+    pub fn i64(shape: Vec<usize>, data: Vec<i64>) -> HostTensor {
+        assert_eq!(shape.iter().product::<usize>(), data.len());
+        HostTensor { shape, data: TensorData::I64(data) }
+    }
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            TensorData::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn bytes(&self) -> Vec<u8> {
+        match &self.data {
+            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+struct View<'a>(&'a HostTensor, Vec<u8>);
+
+impl safetensors::View for View<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        match self.0.data {
+            TensorData::F32(_) => safetensors::Dtype::F32,
+            TensorData::I64(_) => safetensors::Dtype::I64,
+        }
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.1)
+    }
+    fn data_len(&self) -> usize {
+        self.1.len()
+    }
+}
+
+/// What a model is, read from a checkpoint's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub arch: ArchSpec,
+    pub head: HeadSpec,
+    pub method: String,
+    pub mixco: bool,
+    pub input_size: usize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl ModelConfig {
+    /// Writes the fields into checkpoint metadata.
+    pub fn to_metadata(&self, meta: &mut BTreeMap<String, String>) {
+        meta.insert("format".into(), FORMAT.into());
+        meta.insert("arch".into(), self.arch.name());
+        meta.insert("width".into(), self.arch.width.to_string());
+        meta.insert("stem".into(), format!("{:?}", self.arch.stem).to_lowercase());
+        meta.insert("head_hidden".into(), self.head.hidden.to_string());
+        meta.insert("head_dim".into(), self.head.out_dim.to_string());
+        meta.insert("method".into(), self.method.clone());
+        meta.insert("mixco".into(), self.mixco.to_string());
+        meta.insert("input_size".into(), self.input_size.to_string());
+        meta.insert("mean".into(), serde_json::to_string(&self.mean).unwrap());
+        meta.insert("std".into(), serde_json::to_string(&self.std).unwrap());
+    }
+
+    pub fn from_metadata(path: &Path, meta: &BTreeMap<String, String>) -> Result<ModelConfig, CheckpointError> {
+        let get = |k: &str| meta.get(k).ok_or_else(|| invalid(path, format!("metadata field `{k}` is missing")));
+        let num = |k: &str| -> Result<usize, CheckpointError> {
+            get(k)?.parse().map_err(|_| invalid(path, format!("metadata field `{k}` is not a number: `{}`", meta[k])))
+        };
+        let triple = |k: &str| -> Result<[f32; 3], CheckpointError> {
+            serde_json::from_str(get(k)?).map_err(|_| invalid(path, format!("metadata field `{k}` is not a list of 3 numbers: `{}`", meta[k])))
+        };
+        match meta.get("format") {
+            Some(f) if f == FORMAT => {}
+            Some(f) => return Err(invalid(path, format!("unsupported checkpoint format `{f}` (expected {FORMAT})"))),
+            None => return Err(invalid(path, "no mixco metadata (field `format` missing): not a mixco checkpoint; see `mixco zoo import`")),
+        }
+        let arch_name = get("arch")?;
+        let depth = ArchSpec::parse_depth(arch_name)
+            .ok_or_else(|| invalid(path, format!("metadata field `arch`: unknown architecture `{arch_name}`")))?;
+        let stem = match get("stem")?.as_str() {
+            "cifar" => Stem::Cifar,
+            "imagenet" => Stem::Imagenet,
+            s => return Err(invalid(path, format!("metadata field `stem`: unknown stem `{s}`"))),
+        };
+        let arch = ArchSpec { depth, width: num("width")?, stem };
+        arch.validate().map_err(|e| invalid(path, format!("metadata: {e}")))?;
+        let feat = arch.backbone().feature_dim;
+        Ok(ModelConfig {
+            arch,
+            head: HeadSpec { in_dim: feat, hidden: num("head_hidden")?, out_dim: num("head_dim")? },
+            method: get("method")?.clone(),
+            mixco: get("mixco")? == "true",
+            input_size: num("input_size")?,
+            mean: triple("mean")?,
+            std: triple("std")?,
+        })
+    }
+
+    /// Backbone and head tensors, as stored under `prefix`.
+    pub fn tensors(&self, prefix: &str) -> Vec<TensorSpec> {
+        let mut t = self.arch.backbone().tensors();
+        t.extend(self.head.tensors("head."));
+        for s in &mut t {
+            s.name = format!("{prefix}{}", s.name);
+        }
+        t
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: BTreeMap<String, HostTensor>,
+}
+
+impl Checkpoint {
+    /// Serialises to safetensors and writes atomically.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let views: Vec<(String, View)> = self.tensors.iter().map(|(k, t)| (k.clone(), View(t, t.bytes()))).collect();
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| invalid(path, format!("cannot serialise: {e}")))?;
+        mixco_data::fsutil::write_atomic(path, &bytes)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+        let bytes = mixco_data::fsutil::read_file(path)?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let shape = view.shape().to_vec();
+            let raw = view.data();
+            let data = match view.dtype() {
+                safetensors::Dtype::F32 => TensorData::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()),
+                safetensors::Dtype::I64 => TensorData::I64(raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
+                d => return Err(invalid(path, format!("tensor `{name}` has dtype {d:?}; expected F32 or I64"))),
+            };
+            tensors.insert(name, HostTensor { shape, data });
+        }
+        Ok(Checkpoint { metadata, tensors })
+    }
+
+    pub fn config(&self, path: &Path) -> Result<ModelConfig, CheckpointError> {
+        ModelConfig::from_metadata(path, &self.metadata)
+    }
+
+    /// Checks that every tensor of `specs` is present with its shape and
+    /// dtype, and that float tensors hold no NaN or infinity.
+    pub fn check_tensors(&self, path: &Path, specs: &[TensorSpec]) -> Result<(), CheckpointError> {
+        for s in specs {
+            let t = self.tensors.get(&s.name).ok_or_else(|| invalid(path, format!("tensor `{}` is missing", s.name)))?;
+            if t.shape != s.shape {
+                return Err(invalid(path, format!("tensor `{}` has shape {:?}, expected {:?}", s.name, t.shape, s.shape)));
+            }
+            match (&t.data, s.kind) {
+                (TensorData::I64(_), TensorKind::Counter) => {}
+                (TensorData::F32(v), TensorKind::Param | TensorKind::Buffer) => {
+                    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                        return Err(invalid(path, format!("tensor `{}` holds a non-finite value ({}) at index {i}", s.name, v[i])));
+                    }
+                }
+                _ => return Err(invalid(path, format!("tensor `{}` has the wrong dtype", s.name))),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ModelConfig {
+        let arch = ArchSpec { depth: 10, width: 4, stem: Stem::Cifar };
+        ModelConfig {
+            arch,
+            head: HeadSpec { in_dim: 32, hidden: 32, out_dim: 8 },
+            method: "moco-v2".into(),
+            mixco: true,
+            input_size: 32,
+            mean: [0.5, 0.4, 0.3],
+            std: [0.2, 0.2, 0.25],
+        }
+    }
+
+    fn filled(cfg: &ModelConfig) -> Checkpoint {
+        let mut ck = Checkpoint::default();
+        cfg.to_metadata(&mut ck.metadata);
+        for s in cfg.tensors("") {
+            let n = s.shape.iter().product();
+            let t = match s.kind {
+                TensorKind::Counter => HostTensor::i64(s.shape, vec![3; n]),
+                _ => HostTensor::f32(s.shape, (0..n).map(|i| i as f32 * 0.01).collect()),
+            };
+            ck.tensors.insert(s.name, t);
+        }
+        ck
+    }
+
+    #[test]
+    fn round_trip_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.safetensors");
+        let cfg = config();
+        let ck = filled(&cfg);
+        ck.save(&path).unwrap();
+        let back = Checkpoint::load(&path).unwrap();
+        assert_eq!(back, ck);
+        assert_eq!(back.config(&path).unwrap(), cfg);
+        back.check_tensors(&path, &cfg.tensors("")).unwrap();
+    }
+
+    #[test]
+    fn bad_checkpoints_name_the_problem() {
+        let p = Path::new("m.safetensors");
+        let cfg = config();
+        let mut ck = filled(&cfg);
+        ck.tensors.remove("layer2.0.bn1.running_var");
+        let e = ck.check_tensors(p, &cfg.tensors("")).unwrap_err().to_string();
+        assert_eq!(e, "m.safetensors: tensor `layer2.0.bn1.running_var` is missing");
+
+        let mut ck = filled(&cfg);
+        ck.tensors.insert("conv1.weight".into(), HostTensor::f32(vec![4, 3, 7, 7], vec![0.0; 588]));
+        let e = ck.check_tensors(p, &cfg.tensors("")).unwrap_err().to_string();
+        assert_eq!(e, "m.safetensors: tensor `conv1.weight` has shape [4, 3, 7, 7], expected [4, 3, 3, 3]");
+
+        let mut ck = filled(&cfg);
+        ck.tensors.insert("head.2.bias".into(), HostTensor::f32(vec![8], vec![0., 0., f32::NAN, 0., 0., 0., 0., 0.]));
+        let e = ck.check_tensors(p, &cfg.tensors("")).unwrap_err().to_string();
+        assert_eq!(e, "m.safetensors: tensor `head.2.bias` holds a non-finite value (NaN) at index 2");
+
+        let mut ck = filled(&cfg);
+        ck.metadata.insert("arch".into(), "vgg16".into());
+        assert_eq!(ck.config(p).unwrap_err().to_string(), "m.safetensors: metadata field `arch`: unknown architecture `vgg16`");
+        ck.metadata.remove("format");
+        assert!(ck.config(p).unwrap_err().to_string().contains("not a mixco checkpoint"));
+
+        let e = Checkpoint::from_bytes(p, b"definitely not safetensors").unwrap_err().to_string();
+        assert!(e.starts_with("m.safetensors: not a safetensors file"), "{e}");
+    }
+}

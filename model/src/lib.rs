@@ -1,0 +1,9 @@
+//! Encoder architectures and the checkpoint format, without libtorch: the
+//! trainer builds its modules from [`arch`], the exporter and evaluator read
+//! checkpoints through [`checkpoint`].
+
+pub mod arch;
+pub mod checkpoint;
+
+pub use arch::{ArchSpec, Backbone, HeadSpec, Stem};
+pub use checkpoint::{Checkpoint, CheckpointError, HostTensor, ModelConfig};

@@ -1,0 +1,200 @@
+use super::data::DatasetArg;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use mixco_train::{Method, RunOptions, TrainConfig, Trainer};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco --output runs/demo
+  mixco train --dataset cifar10 --root DATA --method moco-v2 --mixco --arch resnet18 --width 16 \\
+              --epochs 20 --batch-size 256 --device auto --output runs/r18w16-mixco
+  mixco train --method simclr --mixco --config run.toml --output runs/simclr
+  mixco train --resume runs/r18w16-mixco/last.safetensors --dataset cifar10 --root DATA
+
+Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.")]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DatasetOpt,
+    /// Settings from a TOML file (keys as the long flags, with `_`); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue a run from its checkpoint (settings come from the checkpoint).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Output folder.
+    #[arg(short, long, default_value = "runs/latest")]
+    output: PathBuf,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// moco-v2 or simclr.
+    #[arg(long)]
+    method: Option<String>,
+    /// Add the MixCo loss.
+    #[arg(long)]
+    mixco: bool,
+    /// resnet10, resnet18, resnet34 or resnet50.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Base width (64 = torchvision).
+    #[arg(long)]
+    width: Option<usize>,
+    /// cifar (3x3, no max-pool) or imagenet (7x7 + max-pool).
+    #[arg(long)]
+    stem: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    #[arg(long)]
+    warmup_epochs: Option<usize>,
+    /// Contrastive temperature (default 0.2 MoCo, 0.5 SimCLR).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// β, the weight of the MixCo loss.
+    #[arg(long)]
+    mix_weight: Option<f64>,
+    /// MixCo temperature (default 0.05 MoCo, 0.5 SimCLR).
+    #[arg(long)]
+    mix_temperature: Option<f64>,
+    /// MoCo queue size K.
+    #[arg(long)]
+    queue_size: Option<usize>,
+    /// MoCo key-encoder momentum.
+    #[arg(long)]
+    key_momentum: Option<f64>,
+    /// BN groups emulating shuffle-BN (MoCo).
+    #[arg(long)]
+    bn_splits: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Model input size (default: the dataset's).
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// kNN monitor every N epochs (0 = off).
+    #[arg(long)]
+    knn_every: Option<usize>,
+    #[arg(long)]
+    knn_k: Option<usize>,
+    /// Training images in the kNN memory bank (default: all).
+    #[arg(long)]
+    knn_train_limit: Option<usize>,
+    /// Keep a checkpoint every N epochs.
+    #[arg(long)]
+    save_every: Option<usize>,
+}
+
+/// The dataset flags, with `--dataset` instead of a positional name.
+#[derive(Args)]
+struct DatasetOpt {
+    /// cifar10, cifar100, cifar100-coarse, tinyimagenet, synthetic or folder:PATH.
+    #[arg(long, default_value = "synthetic")]
+    dataset: String,
+    #[command(flatten)]
+    rest: super::data::DatasetExtra,
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+                TrainConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => TrainConfig::default(),
+        };
+        if let Some(m) = &self.method {
+            c.method = Method::parse(m).with_context(|| format!("--method `{m}`: expected moco-v2 or simclr"))?;
+        }
+        c.mixco |= self.mixco;
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };
+        }
+        set!(arch, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
+        macro_rules! set_opt {
+            ($($f:ident),*) => { $( if self.$f.is_some() { c.$f = self.$f.clone(); } )* };
+        }
+        set_opt!(temperature, mix_temperature, input_size, train_limit, knn_train_limit);
+        if let Some(s) = &self.stem {
+            c.stem = match s.as_str() {
+                "cifar" => mixco_model::Stem::Cifar,
+                "imagenet" => mixco_model::Stem::Imagenet,
+                _ => bail!("--stem `{s}`: expected cifar or imagenet"),
+            };
+        }
+        c.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    if let Some(t) = args.threads {
+        mixco_train::tch::set_num_threads(t);
+    }
+    let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
+    let dataset = DatasetArg { dataset: args.data.dataset.clone(), rest: args.data.rest.clone() };
+    let source = dataset.source()?;
+    eprintln!("loading {} ...", source.name());
+    let splits = source.load(&dataset.rest.root.path())?;
+    let mut trainer = match &args.resume {
+        Some(path) => Trainer::resume(path, &splits, device)?,
+        None => Trainer::new(args.config()?, &splits, device)?,
+    };
+    let c = &trainer.cfg;
+    eprintln!(
+        "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}, from step {}",
+        c.method.name(),
+        if c.mixco { " + MixCo" } else { "" },
+        splits.name,
+        trainer.steps_per_epoch * c.batch_size,
+        trainer.steps_per_epoch,
+        trainer.model.arch,
+        device,
+        trainer.step
+    );
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let (interrupt, presses) = (interrupt.clone(), presses.clone());
+        ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) > 0 {
+                eprintln!("\ninterrupted twice: exiting without a checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: saving a checkpoint after this step (press Ctrl-C again to quit at once)");
+            interrupt.store(true, Ordering::SeqCst);
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), interrupt, max_steps: None };
+    let summary = trainer.run(&opts)?;
+    if summary.interrupted {
+        eprintln!("stopped at step {}; resume with: mixco train --resume {}", trainer.step, summary.checkpoint.display());
+        std::process::exit(130);
+    }
+    if let Some(l) = &summary.last {
+        println!(
+            "done: {} epochs, loss {:.4}{}; checkpoint {}",
+            l.epoch,
+            l.loss,
+            l.knn_top1.map(|k| format!(", kNN top-1 {:.2}%", 100.0 * k)).unwrap_or_default(),
+            summary.checkpoint.display()
+        );
+    }
+    Ok(())
+}

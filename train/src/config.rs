@@ -1,0 +1,174 @@
+//! Every setting of a training run. Stored as JSON in each checkpoint's
+//! metadata (`hparams`) and readable from a TOML file (`--config`).
+
+use mixco_model::Stem;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    MocoV2,
+    Simclr,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "moco-v2" | "mocov2" | "moco" => Some(Method::MocoV2),
+            "simclr" => Some(Method::Simclr),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::MocoV2 => "moco-v2",
+            Method::Simclr => "simclr",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub method: Method,
+    pub mixco: bool,
+    /// resnet10, resnet18, resnet34 or resnet50.
+    pub arch: String,
+    /// Channels of the first stage (64 = torchvision).
+    pub width: usize,
+    pub stem: Stem,
+    /// Projection head hidden size (default: the feature dimension).
+    pub head_hidden: Option<usize>,
+    pub head_dim: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub warmup_epochs: usize,
+    /// Contrastive temperature (default 0.2 for MoCo-v2, 0.5 for SimCLR).
+    pub temperature: Option<f64>,
+    /// β: weight of the MixCo loss.
+    pub mix_weight: f64,
+    /// MixCo temperature (default 0.05 for MoCo-v2, 0.5 for SimCLR).
+    pub mix_temperature: Option<f64>,
+    /// MoCo queue length K.
+    pub queue_size: usize,
+    /// MoCo key-encoder momentum m.
+    pub key_momentum: f64,
+    /// Groups for batch-norm statistics (MoCo's shuffle-BN on one device).
+    pub bn_splits: usize,
+    pub seed: u64,
+    /// Model input size (default: the dataset's image size).
+    pub input_size: Option<usize>,
+    /// Use only the first N training images.
+    pub train_limit: Option<usize>,
+    /// kNN monitor every N epochs (0 = never).
+    pub knn_every: usize,
+    pub knn_k: usize,
+    pub knn_temperature: f64,
+    /// Training images used as the kNN memory bank (default: all).
+    pub knn_train_limit: Option<usize>,
+    /// Keep an `epoch-NNNN.safetensors` every N epochs (0 = only last/final).
+    pub save_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            method: Method::MocoV2,
+            mixco: false,
+            arch: "resnet18".into(),
+            width: 64,
+            stem: Stem::Cifar,
+            head_hidden: None,
+            head_dim: 128,
+            epochs: 200,
+            batch_size: 256,
+            lr: 0.06,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            warmup_epochs: 0,
+            temperature: None,
+            mix_weight: 1.0,
+            mix_temperature: None,
+            queue_size: 4096,
+            key_momentum: 0.99,
+            bn_splits: 8,
+            seed: 0,
+            input_size: None,
+            train_limit: None,
+            knn_every: 1,
+            knn_k: 200,
+            knn_temperature: 0.1,
+            knn_train_limit: None,
+            save_every: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn temperature(&self) -> f64 {
+        self.temperature.unwrap_or(match self.method {
+            Method::MocoV2 => 0.2,
+            Method::Simclr => 0.5,
+        })
+    }
+
+    pub fn mix_temperature(&self) -> f64 {
+        self.mix_temperature.unwrap_or(match self.method {
+            Method::MocoV2 => 0.05,
+            Method::Simclr => 0.5,
+        })
+    }
+
+    /// BN groups actually used: shuffle-BN is MoCo's; SimCLR uses the whole batch.
+    pub fn effective_bn_splits(&self) -> usize {
+        match self.method {
+            Method::MocoV2 => self.bn_splits.max(1),
+            Method::Simclr => 1,
+        }
+    }
+
+    /// Checks the settings against each other; the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let b = self.batch_size;
+        if b < 2 {
+            return Err(format!("batch-size {b}: must be at least 2"));
+        }
+        if self.mixco && b % 2 != 0 {
+            return Err(format!("batch-size {b}: MixCo mixes the two halves of the batch, so it must be even"));
+        }
+        if self.epochs == 0 {
+            return Err("epochs: must be at least 1".into());
+        }
+        for (name, v) in [("lr", self.lr), ("temperature", self.temperature()), ("mix-temperature", self.mix_temperature())] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{name} {v}: must be positive"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.key_momentum) {
+            return Err(format!("key-momentum {}: must be in [0, 1)", self.key_momentum));
+        }
+        if self.method == Method::MocoV2 {
+            let s = self.effective_bn_splits();
+            if b % s != 0 {
+                return Err(format!("batch-size {b} is not divisible by bn-splits {s}"));
+            }
+            if self.mixco && (b / 2) % s != 0 {
+                return Err(format!("batch-size {b}: the mixed half-batch {} is not divisible by bn-splits {s}", b / 2));
+            }
+            if self.queue_size < b {
+                return Err(format!("queue-size {} is smaller than batch-size {b}", self.queue_size));
+            }
+        }
+        if mixco_model::ArchSpec::parse_depth(&self.arch).is_none() {
+            return Err(format!("arch `{}`: expected resnet10, resnet18, resnet34 or resnet50", self.arch));
+        }
+        Ok(())
+    }
+
+    pub fn from_toml(text: &str) -> Result<TrainConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
