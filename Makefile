@@ -40,7 +40,7 @@ test: venv check-no-torch
 
 bench: venv
 	$(CARGO) build --release
-	./scripts/bench-data.sh target/release/mixco
+	./scripts/bench.sh target/release/mixco
 
 clean:
 	cargo clean

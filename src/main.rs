@@ -26,6 +26,8 @@ enum Command {
     /// Pre-train an encoder: MoCo-v2 or SimCLR, with or without MixCo (libtorch).
     #[cfg(feature = "train")]
     Train(Box<cmd::train::TrainArgs>),
+    /// Measure speed: `mixco bench data`, `mixco bench train`.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Data(args) => cmd::data::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => cmd::train::run(*args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

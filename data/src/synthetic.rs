@@ -1,8 +1,9 @@
-//! An embedded dataset that needs no files: ten classes of shapes drawn with a
-//! random position, scale, foreground colour, background gradient and pixel
-//! noise. The class is the shape alone, so an encoder that has learnt to
-//! ignore colour and position (what contrastive augmentations teach) separates
-//! the classes linearly, while a random encoder sees mostly colour.
+//! An embedded dataset that needs no files: ten classes of shapes, each image
+//! holding a few copies of its class's shape with random positions, sizes and
+//! colours on a random background. The class is the shape alone, so an
+//! encoder that has learnt to ignore colour and position (what contrastive
+//! augmentations teach) separates the classes, while a random encoder sees
+//! mostly colour.
 //!
 //! Image `i` of a split depends only on `(seed, split, i)`: the set is
 //! identical on every machine and any prefix of it is a smaller copy.
@@ -82,36 +83,51 @@ fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
     a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
 }
 
-/// Draws one image of `class` into `out` (planar RGB, `size` x `size`).
+/// Draws one image of `class` into `out` (planar RGB, `size` x `size`): two
+/// to four copies of the class's shape, each with its own position, size and
+/// colour, on a low-saturation background with a gradient and pixel noise.
+/// Any crop of the image tends to hold part of a shape, so the shape is what
+/// two augmented views share; colours differ between copies.
 pub fn draw(rng: &mut Rng, class: u32, size: usize, out: &mut [u8]) {
     let s = size as f32;
-    let r = s * rng.range(0.22, 0.4);
-    let cx = rng.range(r, s - r);
-    let cy = rng.range(r, s - r);
-    let bg = colour(rng);
-    let mut fg = colour(rng);
-    while distance(fg, bg) < 110.0 {
-        fg = colour(rng);
-    }
-    let bg2 = bg.map(|c| (c + rng.range(-60.0, 60.0)).clamp(0.0, 255.0));
+    let level = rng.range(20.0, 235.0);
+    let bg = [0, 1, 2].map(|_| (level + rng.range(-15.0, 15.0)).clamp(0.0, 255.0));
+    let bg2 = bg.map(|c| (c + rng.range(-40.0, 40.0)).clamp(0.0, 255.0));
     let angle = rng.range(0.0, std::f32::consts::TAU);
     let (gx, gy) = (angle.cos(), angle.sin());
-    let noise = rng.range(2.0, 14.0);
+    let copies = 2 + rng.below(3) as usize;
+    let shapes: Vec<(f32, f32, f32, [f32; 3])> = (0..copies)
+        .map(|_| {
+            let r = s * rng.range(0.14, 0.26);
+            let cx = rng.range(r, s - r);
+            let cy = rng.range(r, s - r);
+            let mut fg = colour(rng);
+            while distance(fg, bg) < 100.0 {
+                fg = colour(rng);
+            }
+            (r, cx, cy, fg)
+        })
+        .collect();
+    let noise = rng.range(2.0, 12.0);
     let plane = size * size;
     // 2x2 supersampling for soft edges.
     const SUB: [(f32, f32); 4] = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)];
     for y in 0..size {
         for x in 0..size {
-            let cover = SUB
-                .iter()
-                .filter(|(dx, dy)| inside(class, (x as f32 + dx - cx) / r, (y as f32 + dy - cy) / r))
-                .count() as f32
-                / 4.0;
             let t = (((x as f32 / s - 0.5) * gx + (y as f32 / s - 0.5) * gy) + 0.71) / 1.42;
+            let mut px = [0, 1, 2].map(|c| bg[c] * (1.0 - t) + bg2[c] * t);
+            for &(r, cx, cy, fg) in &shapes {
+                let cover = SUB
+                    .iter()
+                    .filter(|(dx, dy)| inside(class, (x as f32 + dx - cx) / r, (y as f32 + dy - cy) / r))
+                    .count() as f32
+                    / 4.0;
+                if cover > 0.0 {
+                    px = [0, 1, 2].map(|c| px[c] * (1.0 - cover) + fg[c] * cover);
+                }
+            }
             for c in 0..3 {
-                let back = bg[c] * (1.0 - t) + bg2[c] * t;
-                let value = back * (1.0 - cover) + fg[c] * cover + rng.range(-noise, noise);
-                out[c * plane + y * size + x] = value.round().clamp(0.0, 255.0) as u8;
+                out[c * plane + y * size + x] = (px[c] + rng.range(-noise, noise)).round().clamp(0.0, 255.0) as u8;
             }
         }
     }

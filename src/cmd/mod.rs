@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod data;
 #[cfg(feature = "train")]
 pub mod train;

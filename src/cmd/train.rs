@@ -187,14 +187,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("stopped at step {}; resume with: mixco train --resume {}", trainer.step, summary.checkpoint.display());
         std::process::exit(130);
     }
-    if let Some(l) = &summary.last {
-        println!(
-            "done: {} epochs, loss {:.4}{}; checkpoint {}",
-            l.epoch,
-            l.loss,
-            l.knn_top1.map(|k| format!(", kNN top-1 {:.2}%", 100.0 * k)).unwrap_or_default(),
-            summary.checkpoint.display()
-        );
+    print_summary(&args.output.join("log.jsonl"))?;
+    println!("checkpoint: {}", summary.checkpoint.display());
+    Ok(())
+}
+
+/// The random initialisation against the trained encoder, from the log.
+fn print_summary(log: &std::path::Path) -> Result<()> {
+    use prettytable::{format, row, Table};
+    let rows = mixco_train::trainer::read_log(log)?;
+    let pct = |v: Option<f64>| v.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "-".into());
+    let mut t = Table::new();
+    t.set_format(*format::consts::FORMAT_BOX_CHARS);
+    t.set_titles(row!["encoder (test split)", r->"kNN top-1", r->"linear probe top-1", r->"loss"]);
+    let first = rows.iter().find(|r| r.epoch == 0);
+    if let Some(r) = first {
+        t.add_row(row!["random initialisation", r->pct(r.knn_top1), r->pct(r.probe_top1), r->"-"]);
     }
+    if let Some(r) = rows.last().filter(|r| r.epoch > 0) {
+        t.add_row(row![format!("after {} epochs", r.epoch), r->pct(r.knn_top1), r->pct(r.probe_top1), r->r.loss.map(|l| format!("{l:.4}")).unwrap_or_default()]);
+    }
+    t.printstd();
     Ok(())
 }

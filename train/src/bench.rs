@@ -1,1 +1,92 @@
+//! `mixco bench train`: images/s of the bare encoder passes (the ceiling) and
+//! of full training steps, on the same model, batch and device, in one run.
 
+use crate::nn::BnMode;
+use crate::{Method, TrainConfig, Trainer, TrainError};
+use mixco_data::synthetic::{generate, Rng, SyntheticConfig};
+use serde::Serialize;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Serialize)]
+pub struct BenchRow {
+    pub what: String,
+    pub median_ms: f64,
+    pub images_per_s: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn time(device: Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    sync(device);
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        f();
+        sync(device);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    median(times)
+}
+
+/// Times, for `base` (method and MixCo taken from each row): the bare passes
+/// on pre-augmented tensors, then full steps (augmentation, mixing, momentum
+/// update, queue, loss, optimizer).
+pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usize) -> Result<Vec<BenchRow>, TrainError> {
+    let b = base.batch_size;
+    let splits = generate(&SyntheticConfig { train: b * (warmup + iters + 1), test: 10, size: base.input_size.unwrap_or(32), ..Default::default() });
+    let mut rows = Vec::new();
+    for mixco in [false, true] {
+        let cfg = TrainConfig { mixco, epochs: 1, knn_every: 0, ..base.clone() };
+        let mut t = Trainer::new(cfg, &splits, device)?;
+        let name = format!("{}{}", base.method.name(), if mixco { " + MixCo" } else { "" });
+        // The same passes a step makes, on tensors augmented once beforehand.
+        let x = Tensor::from_slice(&splits.train.pixels[..b * splits.train.image_size()])
+            .view([b as i64, 3, splits.train.height as i64, splits.train.width as i64])
+            .to_device(device);
+        let mut rng = Rng::new(1);
+        let v1 = t.augment().apply(&x, &mut rng);
+        let v2 = t.augment().apply(&x, &mut rng);
+        let half = (b / 2) as i64;
+        let mode = BnMode::Train { splits: t.cfg.effective_bn_splits() as i64 };
+        let passes = || {
+            let (q_in, k_in) = match (base.method, mixco) {
+                (Method::MocoV2, false) => (v1.shallow_clone(), Some(&v2)),
+                (Method::MocoV2, true) => (Tensor::cat(&[&v1, &v1.narrow(0, 0, half)], 0), Some(&v2)),
+                (Method::Simclr, false) => (Tensor::cat(&[&v1, &v2], 0), None),
+                (Method::Simclr, true) => (Tensor::cat(&[&v1, &v2, &v1.narrow(0, 0, half), &v2.narrow(0, 0, half)], 0), None),
+            };
+            let z = t.query.forward(&q_in, mode).1;
+            if let (Some(k), Some(key)) = (k_in, &t.key) {
+                let _ = tch::no_grad(|| key.forward(k, mode).1);
+            }
+            z.sum(Kind::Float).backward();
+        };
+        let ms = time(device, warmup, iters, passes);
+        crate::optim::Sgd::zero_grad(&t.query.store);
+        rows.push(BenchRow { what: format!("{name}: forward/backward only"), median_ms: ms, images_per_s: b as f64 / ms * 1e3 });
+        let mut err = None;
+        let ms = time(device, warmup, iters, || {
+            if let Err(e) = t.train_step() {
+                err = Some(e);
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        rows.push(BenchRow { what: format!("{name}: full step"), median_ms: ms, images_per_s: b as f64 / ms * 1e3 });
+    }
+    Ok(rows)
+}

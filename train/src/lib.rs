@@ -12,6 +12,7 @@ pub mod loss;
 pub mod nn;
 pub mod optim;
 pub mod plot;
+pub mod probe;
 pub mod queue;
 pub mod trainer;
 

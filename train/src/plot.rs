@@ -46,14 +46,13 @@ fn panel(svg: &mut String, x0: f64, title: &str, series: &[(&str, &str, Vec<(f64
 }
 
 pub fn write_curves(log: &Path, out: &Path) -> Result<(), TrainError> {
-    let text = mixco_data::fsutil::read_text(log)?;
-    let rows: Vec<EpochLog> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let rows = crate::trainer::read_log(log)?;
     let mut svg = String::from(r##"<svg xmlns="http://www.w3.org/2000/svg" width="760" height="300" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>"##);
     let s = |f: fn(&EpochLog) -> Option<f64>| rows.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect::<Vec<_>>();
     panel(&mut svg, 0.0, "loss", &[
-        ("total", "#1f77b4", s(|r| Some(r.loss))),
-        ("contrastive", "#2ca02c", s(|r| Some(r.loss_contrastive))),
-        ("mix", "#d62728", s(|r| (r.loss_mix != 0.0).then_some(r.loss_mix))),
+        ("total", "#1f77b4", s(|r| r.loss)),
+        ("contrastive", "#2ca02c", s(|r| r.loss_contrastive)),
+        ("mix", "#d62728", s(|r| r.loss_mix)),
     ]);
     panel(&mut svg, 380.0, "kNN top-1 (test)", &[("kNN", "#9467bd", s(|r| r.knn_top1))]);
     svg.push_str("</svg>\n");

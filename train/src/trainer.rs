@@ -44,13 +44,17 @@ pub struct StepStats {
 /// One line of `log.jsonl`.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct EpochLog {
+    /// Epochs completed; 0 is the random initialisation (kNN only).
     pub epoch: usize,
     pub step: usize,
     pub lr: f64,
-    pub loss: f64,
-    pub loss_contrastive: f64,
-    pub loss_mix: f64,
+    pub loss: Option<f64>,
+    pub loss_contrastive: Option<f64>,
+    pub loss_mix: Option<f64>,
     pub knn_top1: Option<f64>,
+    /// Quick linear probe (at the random initialisation and at the end).
+    #[serde(default)]
+    pub probe_top1: Option<f64>,
     pub images_per_s: f64,
     pub seconds: f64,
 }
@@ -81,7 +85,6 @@ pub struct Trainer {
     pub queue: Option<Queue>,
     pub opt: Sgd,
     aug: Augment,
-    eval_aug: Augment,
     train_x: Tensor,
     train_y: Tensor,
     test_x: Tensor,
@@ -157,8 +160,7 @@ impl Trainer {
             Method::MocoV2 => AugConfig::moco_v2(),
             Method::Simclr => AugConfig::simclr(),
         };
-        let aug = Augment::new(aug_cfg.clone(), input_size, mean, std, device);
-        let eval_aug = Augment::new(aug_cfg, input_size, mean, std, device);
+        let aug = Augment::new(aug_cfg, input_size, mean, std, device);
         let (train_x, train_y) = to_tensor_u8(&train, device);
         let (test_x, test_y) = to_tensor_u8(&splits.test, device);
         let steps_per_epoch = train.len() / cfg.batch_size;
@@ -170,7 +172,6 @@ impl Trainer {
             queue,
             opt,
             aug,
-            eval_aug,
             train_x,
             train_y,
             test_x,
@@ -183,6 +184,11 @@ impl Trainer {
             perm: None,
             cfg,
         })
+    }
+
+    /// The augmentation pipeline of this run.
+    pub fn augment(&self) -> &Augment {
+        &self.aug
     }
 
     pub fn total_steps(&self) -> usize {
@@ -320,7 +326,7 @@ impl Trainer {
             let mut s = 0;
             while s < n {
                 let len = 512.min(n - s);
-                let f = self.query.backbone.forward(&self.eval_aug.plain(&x.narrow(0, s, len)), BnMode::Eval);
+                let f = self.query.backbone.forward(&self.aug.plain(&x.narrow(0, s, len)), BnMode::Eval);
                 parts.push(normalize(&f));
                 s += len;
             }
@@ -328,13 +334,17 @@ impl Trainer {
         })
     }
 
-    /// kNN top-1 accuracy of the query backbone on the test split.
-    pub fn knn(&self) -> f64 {
+    /// Test-split accuracy of the query backbone: kNN top-1 and, with
+    /// `probe`, the quick linear probe (both on the same features).
+    pub fn monitor(&self, probe: bool) -> (f64, Option<f64>) {
         let n = self.train_x.size()[0];
         let m = self.cfg.knn_train_limit.map(|l| (l as i64).min(n)).unwrap_or(n);
         let train = self.features(&self.train_x.narrow(0, 0, m));
         let test = self.features(&self.test_x);
-        knn_accuracy(&train, &self.train_y.narrow(0, 0, m), &test, &self.test_y, self.classes, self.cfg.knn_k as i64, self.cfg.knn_temperature)
+        let train_y = self.train_y.narrow(0, 0, m);
+        let knn = knn_accuracy(&train, &train_y, &test, &self.test_y, self.classes, self.cfg.knn_k as i64, self.cfg.knn_temperature);
+        let probe = probe.then(|| crate::probe::linear_probe(&train, &train_y, &test, &self.test_y, self.classes));
+        (knn, probe)
     }
 
     /// The whole state, ready to save.
@@ -425,6 +435,14 @@ impl Trainer {
         let b = self.cfg.batch_size;
         let mut last_log = None;
         let mut last_good = last_path.exists().then(|| last_path.clone());
+        if self.step == 0 && self.cfg.knn_every > 0 {
+            let (knn, probe) = self.monitor(true);
+            let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
+            append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
+            if opts.progress {
+                eprintln!("epoch 0 (random initialisation): kNN {:.2}%, linear probe {:.2}%", 100.0 * knn, 100.0 * probe.unwrap());
+            }
+        }
         while self.step < total {
             let epoch = self.epoch();
             let pb = progress_bar(opts.progress, self.steps_per_epoch * b, format!("epoch {}/{}", epoch + 1, self.cfg.epochs));
@@ -457,28 +475,36 @@ impl Trainer {
             pb.finish_and_clear();
             let seconds = t0.elapsed().as_secs_f64();
             let done = self.epoch();
-            let knn = (self.cfg.knn_every > 0 && (done % self.cfg.knn_every == 0 || self.step == total)).then(|| self.knn());
+            let (knn, probe) = match self.cfg.knn_every > 0 && (done % self.cfg.knn_every == 0 || self.step == total) {
+                true => {
+                    let (k, p) = self.monitor(self.step == total);
+                    (Some(k), p)
+                }
+                false => (None, None),
+            };
             let n = n.max(1) as f64;
             let log = EpochLog {
                 epoch: done,
                 step: self.step,
                 lr,
-                loss: sum.loss / n,
-                loss_contrastive: sum.contrastive / n,
-                loss_mix: sum.mix / n,
+                loss: Some(sum.loss / n),
+                loss_contrastive: Some(sum.contrastive / n),
+                loss_mix: self.cfg.mixco.then_some(sum.mix / n),
                 knn_top1: knn,
+                probe_top1: probe,
                 images_per_s: n * b as f64 / seconds,
                 seconds,
             };
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
             if opts.progress {
                 eprintln!(
-                    "epoch {done}/{}: loss {:.4} (contrastive {:.4}, mix {:.4}){}  {:.0} img/s",
+                    "epoch {done}/{}: loss {:.4} (contrastive {:.4}{}){}  {:.0} img/s",
                     self.cfg.epochs,
-                    log.loss,
-                    log.loss_contrastive,
-                    log.loss_mix,
-                    knn.map(|k| format!("  kNN {:.2}%", 100.0 * k)).unwrap_or_default(),
+                    sum.loss / n,
+                    sum.contrastive / n,
+                    log.loss_mix.map(|m| format!(", mix {m:.4}")).unwrap_or_default(),
+                    knn.map(|k| format!("  kNN {:.2}%", 100.0 * k)).unwrap_or_default()
+                        + &probe.map(|p| format!("  linear probe {:.2}%", 100.0 * p)).unwrap_or_default(),
                     log.images_per_s
                 );
             }
@@ -495,6 +521,16 @@ impl Trainer {
         crate::plot::write_curves(&log_path, &out.join("curves.svg"))?;
         Ok(RunSummary { steps: self.step - started, interrupted: false, checkpoint: final_path, last: last_log })
     }
+}
+
+/// The lines of a run's `log.jsonl` (a resumed run appends to it).
+pub fn read_log(path: &Path) -> Result<Vec<EpochLog>, TrainError> {
+    let text = mixco_data::fsutil::read_text(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| mixco_data::Error::format(path, format!("line {}: {e}", i + 1)).into()))
+        .collect()
 }
 
 fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {

@@ -124,8 +124,10 @@ fn checkpoint_holds_everything_downstream_needs() {
     assert!(ck.tensors.contains_key("head.2.weight") && ck.tensors.contains_key("queue"));
     assert!(ck.tensors.contains_key("optim.layer1.0.conv1.weight"));
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
-    let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-    assert!(line["knn_top1"].as_f64().unwrap() >= 0.0 && line["loss_mix"].as_f64().unwrap() > 0.0);
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "epoch 0 (random init) and epoch 1");
+    assert!(lines[0]["loss"].is_null() && lines[0]["knn_top1"].as_f64().is_some());
+    assert!(lines[1]["knn_top1"].as_f64().unwrap() >= 0.0 && lines[1]["loss_mix"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -189,4 +191,30 @@ fn bad_checkpoints_and_settings_are_refused() {
     cfg.batch_size = 15;
     let e = Trainer::new(cfg, &splits, Device::Cpu).err().unwrap().to_string();
     assert!(e.contains("batch-size 15: MixCo mixes the two halves of the batch, so it must be even"), "{e}");
+}
+
+#[test]
+fn short_run_on_synthetic_lowers_the_loss_and_beats_the_random_encoder() {
+    // SimCLR: its loss has no queue filling up, so it falls from the start.
+    let splits = generate(&SyntheticConfig { train: 3000, test: 1000, ..Default::default() });
+    let cfg = TrainConfig {
+        method: Method::Simclr,
+        arch: "resnet10".into(),
+        width: 8,
+        epochs: 5,
+        batch_size: 128,
+        knn_k: 20,
+        mixco: true,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
+    t.run(&opts(dir.path(), None)).unwrap();
+    let log = mixco_train::trainer::read_log(&dir.path().join("log.jsonl")).unwrap();
+    let loss = |i: usize| log[i].loss_contrastive.unwrap();
+    assert!(loss(5) < loss(1) - 0.05, "contrastive loss {} -> {}", loss(1), loss(5));
+    // Chance is 10%; the random encoder is above it, and training must beat that.
+    let (random, trained) = (log[0].probe_top1.unwrap(), log[5].probe_top1.unwrap());
+    assert!(random > 0.12, "random-encoder probe {random}");
+    assert!(trained > random + 0.015, "linear probe {random} -> {trained}");
 }

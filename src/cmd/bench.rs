@@ -1,0 +1,108 @@
+use super::data::DatasetArg;
+use anyhow::Result;
+use clap::{Args, Subcommand};
+#[cfg(feature = "train")]
+use mixco_train::{Method, TrainConfig};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time to load a dataset into memory, and images/s (median of several loads).
+    #[command(after_help = "Examples:\n  mixco bench data cifar10 --root DATA\n  mixco bench data tinyimagenet --root DATA --repeat 5")]
+    Data {
+        #[command(flatten)]
+        dataset: DatasetArg,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    #[cfg(feature = "train")]
+    /// Images/s of the bare encoder passes against full training steps (with and without MixCo).
+    #[command(after_help = "Example:\n  mixco bench train --arch resnet18 --width 16 --batch-size 256 --device cpu")]
+    Train {
+        #[arg(long, default_value = "moco-v2")]
+        method: String,
+        #[arg(long, default_value = "resnet18")]
+        arch: String,
+        #[arg(long, default_value_t = 16)]
+        width: usize,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Input size (synthetic images of this size).
+        #[arg(long, default_value_t = 32)]
+        input_size: usize,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        threads: Option<i32>,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    match args.command {
+        BenchCommand::Data { dataset, repeat } => {
+            let source = dataset.source()?;
+            let root = dataset.rest.root.path();
+            let mut times = Vec::new();
+            let mut n = 0;
+            for _ in 0..repeat.max(1) {
+                let t = std::time::Instant::now();
+                let s = source.load(&root)?;
+                times.push(t.elapsed().as_secs_f64());
+                n = s.train.len() + s.test.len();
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let med = times[times.len() / 2];
+            println!(
+                "{}: {n} images loaded in {:.3} s (median of {}; min {:.3} s, max {:.3} s) = {:.0} images/s on {} threads",
+                source.name(), med, times.len(), times[0], times[times.len() - 1], n as f64 / med, rayon_threads()
+            );
+            Ok(())
+        }
+        #[cfg(feature = "train")]
+        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, warmup, iters, json } => {
+            if let Some(t) = threads {
+                mixco_train::tch::set_num_threads(t);
+            }
+            let device = mixco_train::device::select(&device).map_err(anyhow::Error::msg)?;
+            let method = Method::parse(&method).ok_or_else(|| anyhow::anyhow!("--method `{method}`: expected moco-v2 or simclr"))?;
+            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), ..Default::default() };
+            cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            println!(
+                "{} width {} batch {} input {} on {:?}, {} threads, median of {} steps",
+                cfg.arch, width, batch_size, input_size, device, mixco_train::tch::get_num_threads(), iters
+            );
+            let mut t = prettytable::Table::new();
+            t.set_format(*prettytable::format::consts::FORMAT_CLEAN);
+            t.set_titles(prettytable::row!["what", r->"ms/step", r->"images/s", r->"overhead"]);
+            for pair in rows.chunks(2) {
+                let base = pair[0].median_ms;
+                for r in pair {
+                    t.add_row(prettytable::row![r.what, r->format!("{:.1}", r.median_ms), r->format!("{:.0}", r.images_per_s), r->format!("{:+.1}%", (r.median_ms / base - 1.0) * 100.0)]);
+                }
+            }
+            t.printstd();
+            Ok(())
+        }
+    }
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
