@@ -28,6 +28,8 @@ enum Command {
     Train(Box<cmd::train::TrainArgs>),
     /// Measure speed: `mixco bench data`, `mixco bench train`.
     Bench(cmd::bench::BenchArgs),
+    /// Check that libtorch, CUDA and ONNX Runtime are found and load.
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Train(args) => cmd::train::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Doctor => cmd::doctor::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,3 +83,17 @@ fn preview_writes_a_png_of_the_synthetic_set() {
     // 4 x 4 grid of 32 px images with 1 px gaps.
     assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 4 * 33 + 1);
 }
+
+#[test]
+fn doctor_finds_onnx_runtime_or_names_the_variable() {
+    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).arg("doctor").env_remove("MIXCO_ORT_LIB").output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("ONNX Runtime: ") && out.contains("libonnxruntime.so"), "{out}");
+    assert!(out.contains("ORT Build Info"), "{out}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).arg("doctor").env("MIXCO_ORT_LIB", "/nonexistent/libonnxruntime.so").output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains("/nonexistent/libonnxruntime.so: ONNX Runtime library does not exist (from $MIXCO_ORT_LIB); set MIXCO_ORT_LIB"), "{out}{err}");
+}

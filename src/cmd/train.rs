@@ -181,7 +181,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), interrupt, max_steps: None };
+    let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), log_epochs: true, interrupt, max_steps: None };
     let summary = trainer.run(&opts)?;
     if summary.interrupted {
         eprintln!("stopped at step {}; resume with: mixco train --resume {}", trainer.step, summary.checkpoint.display());

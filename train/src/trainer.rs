@@ -61,7 +61,10 @@ pub struct EpochLog {
 
 pub struct RunOptions {
     pub output: PathBuf,
+    /// Progress bars (for a terminal).
     pub progress: bool,
+    /// One line per epoch on stderr.
+    pub log_epochs: bool,
     /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint.
     pub interrupt: std::sync::Arc<AtomicBool>,
     /// Stop after this many steps of this call (as if interrupted).
@@ -439,7 +442,7 @@ impl Trainer {
             let (knn, probe) = self.monitor(true);
             let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
-            if opts.progress {
+            if opts.log_epochs {
                 eprintln!("epoch 0 (random initialisation): kNN {:.2}%, linear probe {:.2}%", 100.0 * knn, 100.0 * probe.unwrap());
             }
         }
@@ -496,7 +499,7 @@ impl Trainer {
                 seconds,
             };
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
-            if opts.progress {
+            if opts.log_epochs {
                 eprintln!(
                     "epoch {done}/{}: loss {:.4} (contrastive {:.4}{}){}  {:.0} img/s",
                     self.cfg.epochs,

@@ -33,7 +33,7 @@ fn tiny(method: Method, mixco: bool) -> TrainConfig {
 }
 
 fn opts(dir: &std::path::Path, max_steps: Option<usize>) -> RunOptions {
-    RunOptions { output: dir.into(), progress: false, interrupt: Arc::new(AtomicBool::new(false)), max_steps }
+    RunOptions { output: dir.into(), progress: false, log_epochs: false, interrupt: Arc::new(AtomicBool::new(false)), max_steps }
 }
 
 #[test]

@@ -1,0 +1,4 @@
+//! `mixco eval`'s foundation: ONNX Runtime, loaded at run time without
+//! libtorch.
+
+pub mod runtime;

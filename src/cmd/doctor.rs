@@ -1,0 +1,37 @@
+use anyhow::Result;
+
+/// Reports where the native libraries come from and whether they load.
+pub fn run() -> Result<()> {
+    println!("mixco {}", env!("CARGO_PKG_VERSION"));
+    let mut ok = true;
+    #[cfg(feature = "train")]
+    {
+        println!("libtorch:     linked (PyTorch 2.11 libraries, found through the binary's rpath)");
+        match mixco_train::device::load_cuda() {
+            Ok(()) if mixco_train::tch::Cuda::is_available() => {
+                println!("CUDA:         available, {} device(s)", mixco_train::tch::Cuda::device_count())
+            }
+            Ok(()) => println!("CUDA:         libtorch_cuda loads, but no GPU is visible"),
+            Err(e) => println!("CUDA:         not available ({e})"),
+        }
+    }
+    #[cfg(not(feature = "train"))]
+    println!("libtorch:     not linked (built without the `train` feature)");
+    match mixco_eval::runtime::library() {
+        Ok((path, from)) => match mixco_eval::runtime::build_info() {
+            Ok(info) => println!("ONNX Runtime: {} (from {from})\n              {info}", path.display()),
+            Err(e) => {
+                ok = false;
+                println!("ONNX Runtime: error: {e}");
+            }
+        },
+        Err(e) => {
+            ok = false;
+            println!("ONNX Runtime: error: {e}");
+        }
+    }
+    if !ok {
+        anyhow::bail!("a required library is missing (see above)");
+    }
+    Ok(())
+}
