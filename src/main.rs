@@ -12,7 +12,7 @@ use std::process::ExitCode;
     name = "mixco",
     version,
     about = "Self-supervised visual representation learning with MixCo: data, training, export, evaluation",
-    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco"
+    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco -o runs/demo\n  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +26,8 @@ enum Command {
     /// Pre-train an encoder: MoCo-v2 or SimCLR, with or without MixCo (libtorch).
     #[cfg(feature = "train")]
     Train(Box<cmd::train::TrainArgs>),
+    /// Turn a checkpoint into a verified ONNX encoder (no libtorch needed).
+    Export(cmd::export::ExportArgs),
     /// Measure speed: `mixco bench data`, `mixco bench train`.
     Bench(cmd::bench::BenchArgs),
     /// Check that libtorch, CUDA and ONNX Runtime are found and load.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Data(args) => cmd::data::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => cmd::train::run(*args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Doctor => cmd::doctor::run(),
     };

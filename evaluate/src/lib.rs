@@ -2,3 +2,4 @@
 //! libtorch.
 
 pub mod runtime;
+pub mod session;

@@ -51,6 +51,15 @@ pub fn init() -> Result<PathBuf, RuntimeError> {
     }
 }
 
+/// The process's environment, for creating sessions.
+pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    init()?;
+    match LOADED.get() {
+        Some(Ok((_, env))) => Ok(env),
+        _ => unreachable!("init() succeeded"),
+    }
+}
+
 /// ONNX Runtime's own build description (loads it first).
 pub fn build_info() -> Result<String, RuntimeError> {
     init()?;

@@ -120,7 +120,7 @@ impl ModelConfig {
         match meta.get("format") {
             Some(f) if f == FORMAT => {}
             Some(f) => return Err(invalid(path, format!("unsupported checkpoint format `{f}` (expected {FORMAT})"))),
-            None => return Err(invalid(path, "no mixco metadata (field `format` missing): not a mixco checkpoint; see `mixco zoo import`")),
+            None => return Err(invalid(path, "no mixco metadata (field `format` missing): not a mixco checkpoint")),
         }
         let arch_name = get("arch")?;
         let depth = ArchSpec::parse_depth(arch_name)

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod data;
 pub mod doctor;
+pub mod export;
 #[cfg(feature = "train")]
 pub mod train;

@@ -14,6 +14,7 @@ pub mod optim;
 pub mod plot;
 pub mod probe;
 pub mod queue;
+pub mod reference;
 pub mod trainer;
 
 pub use config::{Method, TrainConfig};

@@ -1,0 +1,48 @@
+//! Running an ONNX encoder with ONNX Runtime (CPU execution provider).
+
+use crate::runtime::{environment, RuntimeError};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{what}: {message}")]
+    Ort { what: String, message: String },
+}
+
+fn ort_err(what: impl Into<String>) -> impl FnOnce(ort::Error) -> SessionError {
+    let what = what.into();
+    move |e| SessionError::Ort { what, message: e.to_string() }
+}
+
+/// An ONNX model loaded into an ONNX Runtime session.
+pub struct OnnxModel {
+    session: Session,
+    name: String,
+}
+
+impl OnnxModel {
+    /// `name` (a file name) labels errors.
+    pub fn from_bytes(name: &str, bytes: &[u8], threads: usize) -> Result<OnnxModel, SessionError> {
+        let env = environment()?;
+        let mut builder = Session::builder(env).map_err(ort_err(name))?;
+        if threads > 0 {
+            builder = builder.with_intra_threads(threads).map_err(|e| ort_err(name)(e.into()))?;
+        }
+        let session = builder.commit_from_memory(bytes).map_err(ort_err(name))?;
+        Ok(OnnxModel { session, name: name.to_string() })
+    }
+
+    /// Runs a batch `[n, 3, size, size]` and returns output `output` as a
+    /// flat row-major vector with its shape.
+    pub fn run(&mut self, images: &[f32], n: usize, size: usize, output: &str) -> Result<(Vec<usize>, Vec<f32>), SessionError> {
+        let name = self.name.clone();
+        let input = TensorRef::from_array_view(([n, 3, size, size], images)).map_err(ort_err(&name))?;
+        let outputs = self.session.run(ort::inputs!["images" => input]).map_err(ort_err(&name))?;
+        let value = outputs.get(output).ok_or_else(|| SessionError::Ort { what: name.clone(), message: format!("the model has no output `{output}`") })?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err(&name))?;
+        Ok((shape.iter().map(|&d| d as usize).collect(), data.to_vec()))
+    }
+}

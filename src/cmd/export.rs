@@ -1,0 +1,89 @@
+use anyhow::{bail, Result};
+use clap::Args;
+use mixco_data::fsutil::{hex, read_file, write_atomic};
+use mixco_export::{export, ExportOptions};
+use mixco_model::Checkpoint;
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify
+  mixco export --onnx runs/demo/final.safetensors -o encoder-head.onnx --head
+
+The model takes `images` (float32 NCHW in [0, 1], any batch size) and outputs
+`features` (and `projection` with --head); normalisation is inside the graph,
+batch norm is folded into the convolutions, metadata_props describe the model.")]
+pub struct ExportArgs {
+    /// The checkpoint (.safetensors) to export as ONNX.
+    #[arg(long = "onnx", value_name = "CHECKPOINT")]
+    checkpoint: PathBuf,
+    /// Output .onnx file (written atomically).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Include the projection head (output `projection`).
+    #[arg(long)]
+    head: bool,
+    /// ONNX opset (17 to 22).
+    #[arg(long, default_value_t = 17)]
+    opset: i64,
+    /// Run the model with ONNX Runtime and compare with the libtorch forward
+    /// pass on random batches of 1 and 7 images; fail above --tolerance.
+    #[arg(long)]
+    verify: bool,
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+}
+
+pub fn run(args: ExportArgs) -> Result<()> {
+    use sha2::Digest;
+    let bytes = read_file(&args.checkpoint)?;
+    let sha = hex(&sha2::Sha256::digest(&bytes));
+    let ck = Checkpoint::from_bytes(&args.checkpoint, &bytes)?;
+    let t = std::time::Instant::now();
+    let model = export(&ck, &args.checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset })?;
+    let built = t.elapsed();
+    if args.verify {
+        verify(&args, &ck, &model)?;
+    }
+    write_atomic(&args.output, &model.bytes)?;
+    println!(
+        "wrote {} ({:.1} MB, opset {}, outputs {}) in {:.2} s",
+        args.output.display(),
+        model.bytes.len() as f64 / 1e6,
+        args.opset,
+        model.outputs.iter().map(|(n, d)| format!("{n}[{d}]")).collect::<Vec<_>>().join(", "),
+        built.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(feature = "train")]
+fn verify(args: &ExportArgs, ck: &Checkpoint, model: &mixco_export::Exported) -> Result<()> {
+    use mixco_data::synthetic::Rng;
+    let name = args.output.display().to_string();
+    let mut onnx = mixco_eval::session::OnnxModel::from_bytes(&name, &model.bytes, 0)?;
+    let s = model.input_size;
+    let mut rng = Rng::new(0x0_11C5);
+    for n in [1usize, 7] {
+        let images: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform()).collect();
+        let reference = mixco_train::reference::forward(ck, &args.checkpoint, &images, n, s, args.head)?;
+        for (output, want) in reference {
+            let (_, got) = onnx.run(&images, n, s, &output)?;
+            if got.len() != want.len() {
+                bail!("{name}: output `{output}` has {} values, libtorch gives {}", got.len(), want.len());
+            }
+            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+            println!("verify: batch {n}, `{output}`: max |ONNX Runtime - libtorch| = {diff:.2e}");
+            if !(diff <= args.tolerance) {
+                bail!("{name}: verification failed: `{output}` differs from libtorch by {diff:.2e} (> {:.0e}); nothing written", args.tolerance);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "train"))]
+fn verify(_: &ExportArgs, _: &Checkpoint, _: &mixco_export::Exported) -> Result<()> {
+    bail!("--verify compares against libtorch's forward pass and needs a build with the `train` feature (the default); nothing written")
+}
+
