@@ -12,7 +12,7 @@ use std::process::ExitCode;
     name = "mixco",
     version,
     about = "Self-supervised visual representation learning with MixCo: data, training, export, evaluation",
-    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco -o runs/demo\n  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify"
+    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco -o runs/demo\n  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify\n  mixco eval encoder.onnx --dataset synthetic"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +28,8 @@ enum Command {
     Train(Box<cmd::train::TrainArgs>),
     /// Turn a checkpoint into a verified ONNX encoder (no libtorch needed).
     Export(cmd::export::ExportArgs),
+    /// Linear probe and kNN of an ONNX encoder (or checkpoint) against a random one.
+    Eval(cmd::eval::EvalArgs),
     /// Measure speed: `mixco bench data`, `mixco bench train`.
     Bench(cmd::bench::BenchArgs),
     /// Check that libtorch, CUDA and ONNX Runtime are found and load.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Train(args) => cmd::train::run(*args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Doctor => cmd::doctor::run(),
     };

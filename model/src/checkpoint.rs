@@ -177,6 +177,18 @@ impl Checkpoint {
     }
 
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        Self::from_bytes_filtered(path, bytes, |_| true)
+    }
+
+    /// The query encoder only (backbone and head): what export and evaluation
+    /// need, without copying the key encoder, queue and optimizer state.
+    pub fn encoder_from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        Self::from_bytes_filtered(path, bytes, |name| {
+            !(name.starts_with("momentum.") || name.starts_with("optim.") || name == "queue")
+        })
+    }
+
+    fn from_bytes_filtered(path: &Path, bytes: &[u8], keep: impl Fn(&str) -> bool) -> Result<Checkpoint, CheckpointError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
@@ -184,6 +196,9 @@ impl Checkpoint {
         let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
+            if !keep(&name) {
+                continue;
+            }
             let shape = view.shape().to_vec();
             let raw = view.data();
             let data = match view.dtype() {

@@ -1,0 +1,73 @@
+//! The random-initialisation baseline: an encoder of the same architecture
+//! with torchvision's initialisation (Kaiming-normal convolutions, BN at
+//! identity), exported like a trained one.
+
+use crate::model::{EncoderModel, ModelError};
+use mixco_data::synthetic::Rng;
+use mixco_model::arch::{TensorKind, TensorSpec};
+use mixco_model::{ArchSpec, Checkpoint, HeadSpec, HostTensor, ModelConfig, Stem};
+use std::path::Path;
+
+fn normal(rng: &mut Rng) -> f32 {
+    // Box-Muller.
+    let u1 = rng.uniform().max(1e-7);
+    let u2 = rng.uniform();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+fn init(spec: &TensorSpec, rng: &mut Rng) -> HostTensor {
+    let n: usize = spec.shape.iter().product();
+    let name = spec.name.as_str();
+    match spec.kind {
+        TensorKind::Counter => HostTensor::i64(spec.shape.clone(), vec![0; n]),
+        _ if spec.shape.len() == 4 => {
+            let fan_out = (spec.shape[0] * spec.shape[2] * spec.shape[3]) as f32;
+            let std = (2.0 / fan_out).sqrt();
+            HostTensor::f32(spec.shape.clone(), (0..n).map(|_| normal(rng) * std).collect())
+        }
+        _ if name.ends_with("running_var") || (name.ends_with(".weight") && spec.shape.len() == 1) => HostTensor::f32(spec.shape.clone(), vec![1.0; n]),
+        _ => HostTensor::f32(spec.shape.clone(), vec![0.0; n]),
+    }
+}
+
+/// A random encoder matching `model`'s architecture, input size and normalisation.
+pub fn random_like(model: &EncoderModel, seed: u64) -> Result<EncoderModel, ModelError> {
+    let m = &model.metadata;
+    let path = Path::new(&model.name);
+    let invalid = |k: &str| ModelError::Invalid { path: path.into(), problem: format!("ONNX metadata `{k}` is missing or invalid: cannot build the random baseline") };
+    let depth = m.get("arch").and_then(|a| ArchSpec::parse_depth(a)).ok_or_else(|| invalid("arch"))?;
+    let width = m.get("width").and_then(|w| w.parse().ok()).ok_or_else(|| invalid("width"))?;
+    let stem = match m.get("stem").map(String::as_str) {
+        Some("cifar") => Stem::Cifar,
+        Some("imagenet") => Stem::Imagenet,
+        _ => return Err(invalid("stem")),
+    };
+    let triple = |k: &str| m.get(k).and_then(|v| serde_json_lite(v)).ok_or_else(|| invalid(k));
+    let arch = ArchSpec { depth, width, stem };
+    arch.validate().map_err(|e| ModelError::Invalid { path: path.into(), problem: e })?;
+    let feat = arch.backbone().feature_dim;
+    let cfg = ModelConfig {
+        arch,
+        head: HeadSpec { in_dim: feat, hidden: feat, out_dim: 128 },
+        method: "random".into(),
+        mixco: false,
+        input_size: model.input_size,
+        mean: triple("mean")?,
+        std: triple("std")?,
+    };
+    let mut ck = Checkpoint::default();
+    cfg.to_metadata(&mut ck.metadata);
+    let mut rng = Rng::new(seed);
+    for spec in cfg.arch.backbone().tensors() {
+        let t = init(&spec, &mut rng);
+        ck.tensors.insert(spec.name, t);
+    }
+    let exported = mixco_export::export(&ck, path, "random-initialisation", &Default::default())?;
+    EncoderModel::from_onnx(path, format!("random {}", cfg.arch.name()), exported.bytes)
+}
+
+/// Parses `[a, b, c]` as written in our ONNX metadata.
+fn serde_json_lite(v: &str) -> Option<[f32; 3]> {
+    let parts: Vec<f32> = v.trim().trim_start_matches('[').trim_end_matches(']').split(',').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
+    parts.try_into().ok()
+}

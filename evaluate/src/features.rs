@@ -1,0 +1,47 @@
+//! Frozen features of a dataset split through an ONNX encoder.
+
+use crate::resize::bilinear;
+use crate::session::{OnnxModel, SessionError};
+use mixco_data::ImageSet;
+
+/// `n` rows of `dim` features.
+pub struct Features {
+    pub data: Vec<f32>,
+    pub n: usize,
+    pub dim: usize,
+}
+
+/// The resize policy, recorded with every result.
+pub const RESIZE_POLICY: &str = "bilinear (half-pixel, no antialias) to the encoder's input size when sizes differ";
+
+/// Runs every image of `set` (scaled to [0, 1], resized bilinearly to
+/// `input_size` when it differs) through `model` in batches.
+pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
+    let (h, w) = (set.height, set.width);
+    let per = 3 * input_size * input_size;
+    let mut data = Vec::new();
+    let mut dim = 0;
+    let mut start = 0;
+    let mut buf = Vec::new();
+    let mut scaled = vec![0f32; 3 * h * w];
+    while start < set.len() {
+        let n = batch.min(set.len() - start);
+        buf.resize(n * per, 0.0);
+        for i in 0..n {
+            let img = set.image(start + i);
+            let dst = &mut buf[i * per..(i + 1) * per];
+            if (h, w) == (input_size, input_size) {
+                dst.iter_mut().zip(img).for_each(|(d, &p)| *d = p as f32 / 255.0);
+            } else {
+                scaled.iter_mut().zip(img).for_each(|(d, &p)| *d = p as f32 / 255.0);
+                bilinear(&scaled, 3, h, w, input_size, dst);
+            }
+        }
+        let (shape, out) = model.run(&buf, n, input_size, "features")?;
+        dim = shape[1];
+        data.extend_from_slice(&out);
+        start += n;
+        progress.inc(n as u64);
+    }
+    Ok(Features { data, n: set.len(), dim })
+}

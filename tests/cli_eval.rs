@@ -1,0 +1,54 @@
+//! `mixco eval` end to end on a tiny trained encoder, and its failure paths.
+#![cfg(feature = "train")]
+
+use std::process::{Command, Output};
+
+fn mixco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mixco")).args(args).env_remove("MIXCO_DATA").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn eval_reports_the_model_and_the_random_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let data = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
+    let o = mixco(&[&["train"][..], &data, &["--arch", "resnet10", "--width", "4", "--batch-size", "32", "--bn-splits", "2",
+        "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let onnx = dir.path().join("enc.onnx");
+    let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", onnx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json = dir.path().join("eval.json");
+    // The ONNX file and the checkpoint (exported on the fly) give the same numbers.
+    let mut reports = Vec::new();
+    for model in [onnx.clone(), out.join("final.safetensors")] {
+        let o = mixco(&[&["eval", model.to_str().unwrap()][..], &data, &["--json", json.to_str().unwrap()]].concat());
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("random resnet10") && t.contains("linear top-1"), "{t}");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(r["train_images"], 200);
+        assert_eq!(r["results"].as_array().unwrap().len(), 2);
+        let acc = r["results"][0]["linear"]["top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        reports.push(r["results"][0]["linear"]["top1"].clone());
+    }
+    assert_eq!(reports[0], reports[1]);
+}
+
+#[test]
+fn eval_bad_inputs_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"this is not protobuf at all \xff\xff\xff").unwrap();
+    let o = mixco(&["eval", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("junk.onnx: not an ONNX model"), "{}", text(&o));
+    let o = mixco(&["eval", dir.path().join("missing.onnx").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("missing.onnx: No such file"), "{}", text(&o));
+}
