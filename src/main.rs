@@ -41,6 +41,19 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A panic inside a library (libtorch reports errors such as running out
+    // of GPU memory this way) still ends with one clear line and exit code 1.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error: {}{at}", msg.lines().next().unwrap_or(msg));
+        std::process::exit(1);
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
