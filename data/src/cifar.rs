@@ -35,7 +35,7 @@ pub fn parse_into(bytes: &[u8], path: &Path, layout: Layout, out: &mut ImageSet)
     if bytes.is_empty() {
         return Err(Error::format(path, "file is empty"));
     }
-    if bytes.len() % rec != 0 {
+    if !bytes.len().is_multiple_of(rec) {
         return Err(Error::format(
             path,
             format!(
@@ -159,7 +159,7 @@ mod tests {
 
     fn record(label: &[u8], fill: u8) -> Vec<u8> {
         let mut r = label.to_vec();
-        r.extend(std::iter::repeat(fill).take(PIXELS));
+        r.extend(std::iter::repeat_n(fill, PIXELS));
         r
     }
 

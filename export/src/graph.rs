@@ -171,10 +171,10 @@ pub fn export(ck: &Checkpoint, path: &Path, sha256: &str, opts: &ExportOptions) 
     let mut outputs = vec![("features".to_string(), arch.feature_dim)];
     if opts.head {
         let h = &cfg.head;
-        let w0 = b.constant("head.0.weight", &[h.hidden as i64, h.in_dim as i64], &ck.tensors["head.0.weight"].as_f32().unwrap().to_vec());
-        let b0 = b.constant("head.0.bias", &[h.hidden as i64], &ck.tensors["head.0.bias"].as_f32().unwrap().to_vec());
-        let w2 = b.constant("head.2.weight", &[h.out_dim as i64, h.hidden as i64], &ck.tensors["head.2.weight"].as_f32().unwrap().to_vec());
-        let b2 = b.constant("head.2.bias", &[h.out_dim as i64], &ck.tensors["head.2.bias"].as_f32().unwrap().to_vec());
+        let w0 = b.constant("head.0.weight", &[h.hidden as i64, h.in_dim as i64], ck.tensors["head.0.weight"].as_f32().unwrap());
+        let b0 = b.constant("head.0.bias", &[h.hidden as i64], ck.tensors["head.0.bias"].as_f32().unwrap());
+        let w2 = b.constant("head.2.weight", &[h.out_dim as i64, h.hidden as i64], ck.tensors["head.2.weight"].as_f32().unwrap());
+        let b2 = b.constant("head.2.bias", &[h.out_dim as i64], ck.tensors["head.2.bias"].as_f32().unwrap());
         let y = b.node("Gemm", "head.0", &["features", &w0, &b0], vec![int("transB", 1)]);
         let y = b.node("Relu", "head.1", &[&y], vec![]);
         b.nodes.push(NodeProto {

@@ -36,6 +36,22 @@ pub struct DatasetArg {
     pub rest: DatasetExtra,
 }
 
+/// The dataset flags of `train` and `eval`: `--dataset NAME` (default synthetic).
+#[derive(Args)]
+pub struct DatasetFlag {
+    /// cifar10, cifar100, cifar100-coarse, tinyimagenet, synthetic or folder:PATH.
+    #[arg(long, default_value = "synthetic")]
+    pub dataset: String,
+    #[command(flatten)]
+    pub rest: DatasetExtra,
+}
+
+impl DatasetFlag {
+    pub fn to_arg(&self) -> DatasetArg {
+        DatasetArg { dataset: self.dataset.clone(), rest: self.rest.clone() }
+    }
+}
+
 /// Data root and the options of folder and synthetic datasets.
 #[derive(Args, Clone)]
 pub struct DatasetExtra {

@@ -1,4 +1,3 @@
-use super::data::DatasetArg;
 use anyhow::{bail, Result};
 use clap::Args;
 use mixco_eval::features::{extract, Features, RESIZE_POLICY};
@@ -20,7 +19,7 @@ pub struct EvalArgs {
     /// An ONNX encoder exported by mixco, or a .safetensors checkpoint (exported on the fly).
     model: PathBuf,
     #[command(flatten)]
-    data: DatasetOpt,
+    data: super::data::DatasetFlag,
     /// random (an encoder of the same architecture at its initialisation) or none.
     #[arg(long, default_value = "random")]
     baseline: String,
@@ -35,14 +34,6 @@ pub struct EvalArgs {
     batch_size: usize,
 }
 
-#[derive(Args)]
-struct DatasetOpt {
-    /// cifar10, cifar100, cifar100-coarse, tinyimagenet, synthetic or folder:PATH.
-    #[arg(long, default_value = "synthetic")]
-    dataset: String,
-    #[command(flatten)]
-    rest: super::data::DatasetExtra,
-}
 
 #[derive(Serialize)]
 struct ModelResult {
@@ -88,7 +79,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         "none" => {}
         b => bail!("--baseline `{b}`: expected random or none"),
     }
-    let dataset = DatasetArg { dataset: args.data.dataset.clone(), rest: args.data.rest.clone() };
+    let dataset = args.data.to_arg();
     let splits = dataset.source()?.load(&dataset.rest.root.path())?;
     for (name, set) in [("training", &splits.train), ("test", &splits.test)] {
         if set.is_empty() {

@@ -1,4 +1,3 @@
-use super::data::DatasetArg;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use mixco_train::{Method, RunOptions, TrainConfig, Trainer};
@@ -19,7 +18,7 @@ Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
 final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.")]
 pub struct TrainArgs {
     #[command(flatten)]
-    data: DatasetOpt,
+    data: super::data::DatasetFlag,
     /// Settings from a TOML file (keys as the long flags, with `_`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -99,15 +98,6 @@ pub struct TrainArgs {
     save_every: Option<usize>,
 }
 
-/// The dataset flags, with `--dataset` instead of a positional name.
-#[derive(Args)]
-struct DatasetOpt {
-    /// cifar10, cifar100, cifar100-coarse, tinyimagenet, synthetic or folder:PATH.
-    #[arg(long, default_value = "synthetic")]
-    dataset: String,
-    #[command(flatten)]
-    rest: super::data::DatasetExtra,
-}
 
 impl TrainArgs {
     fn config(&self) -> Result<TrainConfig> {
@@ -147,7 +137,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         mixco_train::tch::set_num_threads(t);
     }
     let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
-    let dataset = DatasetArg { dataset: args.data.dataset.clone(), rest: args.data.rest.clone() };
+    let dataset = args.data.to_arg();
     let source = dataset.source()?;
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;

@@ -136,7 +136,7 @@ impl TrainConfig {
         if b < 2 {
             return Err(format!("batch-size {b}: must be at least 2"));
         }
-        if self.mixco && b % 2 != 0 {
+        if self.mixco && !b.is_multiple_of(2) {
             return Err(format!("batch-size {b}: MixCo mixes the two halves of the batch, so it must be even"));
         }
         if self.epochs == 0 {
@@ -152,10 +152,10 @@ impl TrainConfig {
         }
         if self.method == Method::MocoV2 {
             let s = self.effective_bn_splits();
-            if b % s != 0 {
+            if !b.is_multiple_of(s) {
                 return Err(format!("batch-size {b} is not divisible by bn-splits {s}"));
             }
-            if self.mixco && (b / 2) % s != 0 {
+            if self.mixco && !(b / 2).is_multiple_of(s) {
                 return Err(format!("batch-size {b}: the mixed half-batch {} is not divisible by bn-splits {s}", b / 2));
             }
             if self.queue_size < b {

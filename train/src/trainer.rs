@@ -478,7 +478,7 @@ impl Trainer {
             pb.finish_and_clear();
             let seconds = t0.elapsed().as_secs_f64();
             let done = self.epoch();
-            let (knn, probe) = match self.cfg.knn_every > 0 && (done % self.cfg.knn_every == 0 || self.step == total) {
+            let (knn, probe) = match self.cfg.knn_every > 0 && (done.is_multiple_of(self.cfg.knn_every) || self.step == total) {
                 true => {
                     let (k, p) = self.monitor(self.step == total);
                     (Some(k), p)
@@ -514,7 +514,7 @@ impl Trainer {
             let ck = self.checkpoint();
             ck.save(&last_path)?;
             last_good = Some(last_path.clone());
-            if self.cfg.save_every > 0 && done % self.cfg.save_every == 0 {
+            if self.cfg.save_every > 0 && done.is_multiple_of(self.cfg.save_every) {
                 ck.save(&out.join(format!("epoch-{done:04}.safetensors")))?;
             }
             last_log = Some(log);

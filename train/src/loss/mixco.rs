@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 pub fn mix_images(x: &Tensor, lam: &Tensor) -> Tensor {
     let half = x.size()[0] / 2;
     let mut shape = vec![half];
-    shape.extend(std::iter::repeat(1).take(x.dim() - 1));
+    shape.extend(std::iter::repeat_n(1, x.dim() - 1));
     let l = lam.view(shape.as_slice());
     &l * x.narrow(0, 0, half) + (1.0 - &l) * x.narrow(0, half, half)
 }
