@@ -23,12 +23,16 @@ fn eval_reports_the_model_and_the_random_baseline() {
     let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", onnx.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let json = dir.path().join("eval.json");
-    // The ONNX file and the checkpoint (exported on the fly) give the same numbers.
+    let cache = dir.path().join("cache");
+    // The ONNX file and the checkpoint (exported on the fly) give the same
+    // numbers, read back from the feature cache after the first run.
     let mut reports = Vec::new();
-    for model in [onnx.clone(), out.join("final.safetensors")] {
-        let o = mixco(&[&["eval", model.to_str().unwrap()][..], &data, &["--json", json.to_str().unwrap()]].concat());
+    for (i, model) in [onnx.clone(), out.join("final.safetensors"), onnx.clone()].iter().enumerate() {
+        let o = mixco(&[&["eval", model.to_str().unwrap()][..], &data, &["--json", json.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]].concat());
         let t = text(&o);
         assert!(o.status.success(), "{t}");
+        // The checkpoint exports to the very same ONNX bytes, so it hits the cache too.
+        assert_eq!(t.matches("features read from the cache").count(), if i == 0 { 0 } else { 4 }, "run {i}: {t}");
         assert!(t.contains("random resnet10") && t.contains("linear top-1"), "{t}");
         let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         assert_eq!(r["train_images"], 200);
@@ -38,6 +42,7 @@ fn eval_reports_the_model_and_the_random_baseline() {
         reports.push(r["results"][0]["linear"]["top1"].clone());
     }
     assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
 }
 
 #[test]

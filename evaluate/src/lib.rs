@@ -3,6 +3,7 @@
 //! randomly initialised encoder of the same architecture.
 
 pub mod baseline;
+pub mod cache;
 pub mod features;
 pub mod knn;
 pub mod model;

@@ -32,6 +32,12 @@ pub struct EvalArgs {
     /// Images per ONNX Runtime call.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Feature cache (default: $MIXCO_CACHE/features, else ~/.cache/mixco/features).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Always run the encoder; neither read nor write the feature cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 
@@ -61,13 +67,30 @@ struct Report {
     results: Vec<ModelResult>,
 }
 
-fn features(model: &EncoderModel, set: &mixco_data::ImageSet, threads: usize, batch: usize, what: &str) -> Result<Features> {
+fn features(model: &EncoderModel, set: &mixco_data::ImageSet, args: &EvalArgs, what: &str) -> Result<Features> {
+    let cache = (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(mixco_eval::cache::default_dir));
+    let key = mixco_eval::cache::Key {
+        model_sha256: model.sha256.clone(),
+        split_fingerprint: set.fingerprint(),
+        input_size: model.input_size,
+        resize_policy: RESIZE_POLICY.to_string(),
+    };
+    if let Some(dir) = &cache {
+        if let Some(f) = mixco_eval::cache::load(dir, &key, set.len()) {
+            eprintln!("{} {what}: features read from the cache", model.name);
+            return Ok(f);
+        }
+    }
+    let (threads, batch) = (args.threads, args.batch_size);
     let mut onnx = OnnxModel::from_bytes(&model.name, &model.bytes, threads)?;
     let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(set.len() as u64) } else { indicatif::ProgressBar::hidden() };
     pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
     pb.set_message(format!("{} {what}", model.name));
     let f = extract(&mut onnx, set, model.input_size, batch.max(1), &pb)?;
     pb.finish_and_clear();
+    if let Some(dir) = &cache {
+        mixco_eval::cache::store(dir, &key, &f)?;
+    }
     Ok(f)
 }
 
@@ -89,8 +112,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut results = Vec::new();
     for m in &models {
         let t = std::time::Instant::now();
-        let train = features(m, &splits.train, args.threads, args.batch_size, "train")?;
-        let test = features(m, &splits.test, args.threads, args.batch_size, "test")?;
+        let train = features(m, &splits.train, &args, "train")?;
+        let test = features(m, &splits.test, &args, "test")?;
         let t_features = t.elapsed().as_secs_f64();
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
