@@ -57,3 +57,34 @@ fn eval_bad_inputs_fail_cleanly() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("missing.onnx: No such file"), "{}", text(&o));
 }
+
+#[test]
+fn transfer_matrix_over_the_datasets_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = mixco(&["train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "16", "--arch", "resnet10", "--width", "4",
+        "--batch-size", "32", "--bn-splits", "2", "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = out.join("final.safetensors");
+    let root = dir.path().join("data");
+    let r = root.to_str().unwrap();
+    let (csv, md) = (dir.path().join("t.csv"), dir.path().join("t.md"));
+    let o = mixco(&["eval", "--transfer", model.to_str().unwrap(), "--root", r, "--csv", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("none of cifar10, cifar100, tinyimagenet"), "{}", text(&o));
+
+    mixco_testkit::write_cifar10(&root.join("cifar-10-batches-bin"), 20, 30);
+    mixco_testkit::write_tiny_imagenet(&root.join("tiny-imagenet-200"), 3, 10, 9);
+    let cache = dir.path().join("cache");
+    let o = mixco(&["eval", "--transfer", model.to_str().unwrap(), "--root", r, "--csv", csv.to_str().unwrap(), "--markdown", md.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("cifar100: skipped") && t.contains("transfer matrix"), "{t}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "model,dataset,linear_top1,linear_top5,knn20_top1,knn200_top1");
+    assert_eq!(lines.len(), 1 + 2 * 2, "{csv}");
+    assert!(lines[1].starts_with("final.safetensors,cifar10,") && lines[4].starts_with("random resnet10,tinyimagenet,"), "{csv}");
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.starts_with("| encoder | cifar10 linear | cifar10 kNN | tinyimagenet linear | tinyimagenet kNN |\n|---|---|---|---|---|\n"), "{md}");
+}

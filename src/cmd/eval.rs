@@ -12,12 +12,25 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   mixco eval encoder.onnx --dataset synthetic
   mixco eval runs/demo/final.safetensors --dataset cifar10 --root DATA --json results.json
+  mixco eval --transfer a.onnx b.onnx --root DATA --csv transfer.csv --markdown transfer.md
 
-Every result is shown next to a randomly initialised encoder of the same
-architecture (--baseline none to skip it).")]
+Every table shows a randomly initialised encoder of the first model's
+architecture too (--baseline none to skip it). --transfer evaluates every
+model on every dataset present under the data root (CIFAR-10, CIFAR-100,
+Tiny ImageNet).")]
 pub struct EvalArgs {
-    /// An ONNX encoder exported by mixco, or a .safetensors checkpoint (exported on the fly).
-    model: PathBuf,
+    /// ONNX encoders exported by mixco, or .safetensors checkpoints (exported on the fly).
+    #[arg(required = true, num_args = 1..)]
+    models: Vec<PathBuf>,
+    /// Evaluate on every dataset present under the data root: the transfer matrix.
+    #[arg(long)]
+    transfer: bool,
+    /// With --transfer: also write the matrix as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// With --transfer: also write the matrix as a Markdown table.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     #[command(flatten)]
     data: super::data::DatasetFlag,
     /// random (an encoder of the same architecture at its initialisation) or none.
@@ -94,26 +107,17 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, args: &EvalArgs, w
     Ok(f)
 }
 
-pub fn run(args: EvalArgs) -> Result<()> {
-    let model = EncoderModel::load(&args.model)?;
-    let mut models = vec![model];
-    match args.baseline.as_str() {
-        "random" => models.push(mixco_eval::baseline::random_like(&models[0], 0)?),
-        "none" => {}
-        b => bail!("--baseline `{b}`: expected random or none"),
-    }
-    let dataset = args.data.to_arg();
-    let splits = dataset.source()?.load(&dataset.rest.root.path())?;
+fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArgs) -> Result<Report> {
     for (name, set) in [("training", &splits.train), ("test", &splits.test)] {
         if set.is_empty() {
             bail!("{}: the {name} split is empty", splits.name);
         }
     }
     let mut results = Vec::new();
-    for m in &models {
+    for m in models {
         let t = std::time::Instant::now();
-        let train = features(m, &splits.train, &args, "train")?;
-        let test = features(m, &splits.test, &args, "test")?;
+        let train = features(m, &splits.train, args, "train")?;
+        let test = features(m, &splits.test, args, "test")?;
         let t_features = t.elapsed().as_secs_f64();
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
@@ -123,13 +127,108 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let seconds = Timings { features: t_features, knn: t_knn, probe };
         results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
     }
-    let report = Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results };
-    print_table(&report);
+    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results })
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let mut models = args.models.iter().map(|p| EncoderModel::load(p)).collect::<Result<Vec<_>, _>>()?;
+    match args.baseline.as_str() {
+        "random" => models.push(mixco_eval::baseline::random_like(&models[0], 0)?),
+        "none" => {}
+        b => bail!("--baseline `{b}`: expected random or none"),
+    }
+    let root = args.data.rest.root.path();
+    let reports = if args.transfer {
+        let mut reports = Vec::new();
+        for known in mixco_data::KnownDataset::ALL {
+            let dir = root.join(known.dir_name());
+            if !dir.is_dir() {
+                eprintln!("{known}: skipped, not found at {} (mixco data fetch {known})", dir.display());
+                continue;
+            }
+            let splits = mixco_data::Source::parse(known.name())?.load(&root)?;
+            let report = evaluate(&models, &splits, &args)?;
+            print_table(&report);
+            reports.push(report);
+        }
+        if reports.is_empty() {
+            bail!("--transfer: none of cifar10, cifar100, tinyimagenet is under {}; fetch them with `mixco data fetch`", root.display());
+        }
+        print_matrix(&reports);
+        reports
+    } else {
+        if args.csv.is_some() || args.markdown.is_some() {
+            bail!("--csv and --markdown write the transfer matrix: add --transfer");
+        }
+        let splits = args.data.to_arg().source()?.load(&root)?;
+        let report = evaluate(&models, &splits, &args)?;
+        print_table(&report);
+        vec![report]
+    };
     if let Some(path) = &args.json {
-        mixco_data::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        let json = if args.transfer { serde_json::to_string_pretty(&reports)? } else { serde_json::to_string_pretty(&reports[0])? };
+        mixco_data::fsutil::write_atomic(path, json.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.csv {
+        let mut csv = String::from("model,dataset,linear_top1,linear_top5,knn20_top1,knn200_top1\n");
+        for r in &reports {
+            for m in &r.results {
+                csv += &format!("{},{},{:.4},{:.4},{:.4},{:.4}\n", m.model, r.dataset, m.linear.top1, m.linear.top5, m.knn_top1[0].1, m.knn_top1[1].1);
+            }
+        }
+        mixco_data::fsutil::write_atomic(path, csv.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        mixco_data::fsutil::write_atomic(path, markdown(&reports).as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Rows: models; columns: each dataset's linear and kNN (k = 200) top-1.
+fn matrix_rows(reports: &[Report]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header = vec!["encoder".to_string()];
+    for r in reports {
+        header.push(format!("{} linear", r.dataset));
+        header.push(format!("{} kNN", r.dataset));
+    }
+    let rows = reports[0]
+        .results
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut row = vec![m.model.clone()];
+            for r in reports {
+                row.push(format!("{:.2}", 100.0 * r.results[i].linear.top1));
+                row.push(format!("{:.2}", 100.0 * r.results[i].knn_top1[1].1));
+            }
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn print_matrix(reports: &[Report]) {
+    let (header, rows) = matrix_rows(reports);
+    let mut t = prettytable::Table::new();
+    t.set_format(*prettytable::format::consts::FORMAT_BOX_CHARS);
+    t.set_titles(header.iter().map(|h| prettytable::Cell::new(h)).collect());
+    for r in rows {
+        t.add_row(r.iter().map(|c| prettytable::Cell::new(c)).collect());
+    }
+    println!("transfer matrix (top-1 %, kNN with k = 200):");
+    t.printstd();
+}
+
+fn markdown(reports: &[Report]) -> String {
+    let (header, rows) = matrix_rows(reports);
+    let mut md = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    for r in rows {
+        md += &format!("| {} |\n", r.join(" | "));
+    }
+    md
 }
 
 fn print_table(r: &Report) {
