@@ -174,7 +174,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), log_epochs: true, interrupt, max_steps: None };
     let summary = trainer.run(&opts)?;
     if summary.interrupted {
-        eprintln!("stopped at step {}; resume with: mixco train --resume {}", trainer.step, summary.checkpoint.display());
+        let root = args.data.rest.root.root.as_ref().map(|r| format!(" --root {}", r.display())).unwrap_or_default();
+        eprintln!(
+            "stopped at step {}; resume with: mixco train --resume {} --dataset {}{root} --output {}",
+            trainer.step,
+            summary.checkpoint.display(),
+            args.data.dataset,
+            args.output.display()
+        );
         std::process::exit(130);
     }
     print_summary(&args.output.join("log.jsonl"))?;
