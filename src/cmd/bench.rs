@@ -20,6 +20,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// Feature-extraction images/s of an ONNX encoder through ONNX Runtime
+    /// (compare with benches/ort_python.py on the same file and threads).
+    #[command(after_help = "Example:\n  mixco bench eval runs/demo/encoder.onnx --threads 2 --batch-size 256")]
+    Eval {
+        model: std::path::PathBuf,
+        /// ONNX Runtime intra-op threads (0 = its default).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Images per timed pass (random, in [0, 1]).
+        #[arg(long, default_value_t = 4096)]
+        images: usize,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
     #[cfg(feature = "train")]
     /// Images/s of the bare encoder passes against full training steps (with and without MixCo).
     #[command(after_help = "Example:\n  mixco bench train --arch resnet18 --width 16 --batch-size 256 --device cpu")]
@@ -68,6 +84,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "{}: {n} images loaded in {:.3} s (median of {}; min {:.3} s, max {:.3} s) = {:.0} images/s on {} threads",
                 source.name(), med, times.len(), times[0], times[times.len() - 1], n as f64 / med, rayon_threads()
             );
+            Ok(())
+        }
+        BenchCommand::Eval { model, threads, batch_size, images, repeat } => {
+            let m = mixco_eval::EncoderModel::load(&model)?;
+            let mut onnx = mixco_eval::session::OnnxModel::from_bytes(&m.name, &m.bytes, threads)?;
+            let s = m.input_size;
+            let b = batch_size.max(1);
+            let mut rng = mixco_data::synthetic::Rng::new(1);
+            let batch: Vec<f32> = (0..b * 3 * s * s).map(|_| rng.uniform()).collect();
+            let passes = images.div_ceil(b);
+            onnx.run(&batch, b, s, "features")?;
+            let mut rates = Vec::new();
+            for _ in 0..repeat.max(1) {
+                let t = std::time::Instant::now();
+                for _ in 0..passes {
+                    onnx.run(&batch, b, s, "features")?;
+                }
+                rates.push((passes * b) as f64 / t.elapsed().as_secs_f64());
+            }
+            rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!("{}: {:.0} images/s (median of {}; batch {b}, {} px, threads {threads})", m.name, rates[rates.len() / 2], rates.len(), s);
             Ok(())
         }
         #[cfg(feature = "train")]
