@@ -80,11 +80,12 @@ struct Report {
     results: Vec<ModelResult>,
 }
 
-fn features(model: &EncoderModel, set: &mixco_data::ImageSet, args: &EvalArgs, what: &str) -> Result<Features> {
+/// `fingerprint` is the split's content hash, computed once per split.
+fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str, args: &EvalArgs, what: &str) -> Result<Features> {
     let cache = (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(mixco_eval::cache::default_dir));
     let key = mixco_eval::cache::Key {
         model_sha256: model.sha256.clone(),
-        split_fingerprint: set.fingerprint(),
+        split_fingerprint: fingerprint.to_string(),
         input_size: model.input_size,
         resize_policy: RESIZE_POLICY.to_string(),
     };
@@ -113,11 +114,12 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
             bail!("{}: the {name} split is empty", splits.name);
         }
     }
+    let fingerprints = (splits.train.fingerprint(), splits.test.fingerprint());
     let mut results = Vec::new();
     for m in models {
         let t = std::time::Instant::now();
-        let train = features(m, &splits.train, args, "train")?;
-        let test = features(m, &splits.test, args, "test")?;
+        let train = features(m, &splits.train, &fingerprints.0, args, "train")?;
+        let test = features(m, &splits.test, &fingerprints.1, args, "test")?;
         let t_features = t.elapsed().as_secs_f64();
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);

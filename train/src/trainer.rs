@@ -237,7 +237,8 @@ impl Trainer {
             let v: Vec<f32> = (0..half).map(|_| rng.uniform()).collect();
             Tensor::from_slice(&v).to_device(self.device)
         });
-        let (con, mix) = match self.cfg.method {
+        // Contrastive loss, MixCo loss, and (MoCo) the keys to enqueue.
+        let (con, mix, keys) = match self.cfg.method {
             Method::MocoV2 => {
                 let xq = self.aug.apply(&x, &mut rng);
                 let xk = self.aug.apply(&x, &mut rng);
@@ -248,7 +249,7 @@ impl Trainer {
                 let z = normalize(&self.query.forward(&input, mode).1);
                 let q = z.narrow(0, 0, b);
                 let key = self.key.as_ref().unwrap();
-                let queue = self.queue.as_mut().unwrap();
+                let queue = self.queue.as_ref().unwrap();
                 // Shuffle the keys' order so that each BN group holds different samples than the queries'.
                 let mut perm: Vec<i64> = (0..b).collect();
                 for i in (1..b as usize).rev() {
@@ -269,15 +270,7 @@ impl Trainer {
                     let keys = Tensor::cat(&[&k, &queue.keys], 0);
                     mixco_loss(&z.narrow(0, b, half), &keys, l, tm)
                 });
-                let total = match &mix {
-                    Some(m) => &con + m * beta,
-                    None => con.shallow_clone(),
-                };
-                let stats = self.finish(&total, &con, mix.as_ref())?;
-                self.opt.step(&self.query.store, lr);
-                self.queue.as_mut().unwrap().push(&k);
-                self.step += 1;
-                return Ok(stats);
+                (con, mix, Some(k))
             }
             Method::Simclr => {
                 let x1 = self.aug.apply(&x, &mut rng);
@@ -293,7 +286,7 @@ impl Trainer {
                 let mix = lam.as_ref().map(|l| {
                     (mixco_loss(&z.narrow(0, 2 * b, half), &z2, l, tm) + mixco_loss(&z.narrow(0, 2 * b + half, half), &z1, l, tm)) / 2.0
                 });
-                (con, mix)
+                (con, mix, None)
             }
         };
         let total = match &mix {
@@ -302,6 +295,9 @@ impl Trainer {
         };
         let stats = self.finish(&total, &con, mix.as_ref())?;
         self.opt.step(&self.query.store, lr);
+        if let (Some(k), Some(queue)) = (keys, self.queue.as_mut()) {
+            queue.push(&k);
+        }
         self.step += 1;
         Ok(stats)
     }
