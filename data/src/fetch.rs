@@ -79,7 +79,7 @@ pub fn fetch(dataset: KnownDataset, root: &Path, opts: &FetchOptions) -> Result<
             let name = opts.spec.url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("archive");
             let dest = root.join(".downloads").join(name);
             if !dest.is_file() {
-                download(&opts.spec.url, &dest, opts.spec.size, opts.progress)?;
+                download(&opts.spec.url, &dest, &DownloadOptions { expected_size: opts.spec.size, progress: opts.progress, ..Default::default() })?;
             }
             (dest, true)
         }
@@ -142,7 +142,26 @@ fn spinner(visible: bool, msg: String) -> ProgressBar {
 
 /// Downloads `url` to `dest`, resuming from `dest.part` when a previous
 /// transfer was cut off. `dest` appears only once the body is complete.
-pub fn download(url: &str, dest: &Path, expected_size: Option<u64>, progress: bool) -> Result<()> {
+/// How a download behaves.
+#[derive(Clone, Debug)]
+pub struct DownloadOptions {
+    /// Checked against what the server announces, and shown by the progress bar.
+    pub expected_size: Option<u64>,
+    pub progress: bool,
+    /// Give up when no byte arrives for this long (`MIXCO_STALL_TIMEOUT`
+    /// seconds, default 60).
+    pub stall_timeout: Duration,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> DownloadOptions {
+        let secs = std::env::var("MIXCO_STALL_TIMEOUT").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0);
+        DownloadOptions { expected_size: None, progress: true, stall_timeout: Duration::from_secs_f64(secs.unwrap_or(60.0)) }
+    }
+}
+
+pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<()> {
+    let (expected_size, progress, stall) = (opts.expected_size, opts.progress, opts.stall_timeout);
     let fail = |problem: String| Error::Download { url: url.to_string(), problem };
     if let Some(dir) = dest.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -151,8 +170,8 @@ pub fn download(url: &str, dest: &Path, expected_size: Option<u64>, progress: bo
     let offset = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(stall.min(Duration::from_secs(30))))
+        .timeout_recv_response(Some(stall))
         .http_status_as_error(false)
         .build()
         .into();
@@ -202,23 +221,45 @@ pub fn download(url: &str, dest: &Path, expected_size: Option<u64>, progress: bo
     pb.set_message(dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     pb.set_position(start);
 
-    let mut body = resp.into_body();
-    let mut reader = body.as_reader();
-    let mut buf = vec![0u8; 1 << 16];
+    // Reads happen on a helper thread so that a server which goes silent
+    // mid-body is noticed (ureq has no per-read timeout).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let mut reader = resp.into_body().into_reader();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let chunk = match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => Ok(buf[..n].to_vec()),
+                Err(e) => Err(e),
+            };
+            let stop = chunk.is_err();
+            if tx.send(chunk).is_err() || stop {
+                return;
+            }
+        }
+    });
     let mut have = start;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => {
+        let chunk = match rx.recv_timeout(stall) {
+            Ok(Ok(c)) => c,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(Err(e)) => {
                 pb.abandon();
                 return Err(fail(format!(
                     "transfer broke off after {have} bytes ({e}); run the same command again to resume"
                 )));
             }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                pb.abandon();
+                return Err(fail(format!(
+                    "the server sent nothing for {:.1} s (stalled after {have} bytes); run the same command again to resume",
+                    stall.as_secs_f64()
+                )));
+            }
         };
-        file.write_all(&buf[..n]).map_err(|e| Error::io(&part, e))?;
-        have += n as u64;
+        file.write_all(&chunk).map_err(|e| Error::io(&part, e))?;
+        have += chunk.len() as u64;
         pb.set_position(have);
     }
     file.sync_all().map_err(|e| Error::io(&part, e))?;

@@ -1,0 +1,30 @@
+//! mixco's model zoo: a manifest of pretrained encoders with checksums, a
+//! verified local cache, and an importer for PyTorch checkpoints that runs no
+//! pickle code.
+
+pub mod import;
+pub mod manifest;
+pub mod pickle;
+pub mod store;
+pub mod torch_file;
+
+pub use manifest::{FileKind, Manifest, Model};
+pub use store::{default_cache_dir, resolve, FileStatus, Zoo};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("zoo manifest {origin}: {problem}")]
+    Manifest { origin: String, problem: String },
+    #[error("zoo:{name}: the download from {url} does not match the manifest ({problem}); nothing was kept")]
+    Checksum { name: String, url: String, problem: String },
+    #[error("{}: {problem}", path.display())]
+    Import { path: PathBuf, problem: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Data(#[from] mixco_data::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] mixco_model::checkpoint::CheckpointError),
+}

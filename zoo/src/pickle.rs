@@ -1,0 +1,513 @@
+//! A pickle reader that runs no code: it understands the opcodes `torch.save`
+//! emits and rebuilds only tensors, storages, (ordered) dicts, lists, tuples
+//! and scalars. Any other global (`os.system`, `builtins.eval`, a user
+//! class, ...) is refused before anything else happens.
+
+use std::collections::HashMap;
+
+/// A storage named by a persistent id: `('storage', torch.FloatStorage, key, location, numel)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageRef {
+    pub dtype: Dtype,
+    pub key: String,
+    pub numel: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F64,
+    F16,
+    BF16,
+    I64,
+    I32,
+    I16,
+    I8,
+    U8,
+    Bool,
+}
+
+impl Dtype {
+    fn from_storage(name: &str) -> Option<Dtype> {
+        Some(match name {
+            "FloatStorage" => Dtype::F32,
+            "DoubleStorage" => Dtype::F64,
+            "HalfStorage" => Dtype::F16,
+            "BFloat16Storage" => Dtype::BF16,
+            "LongStorage" => Dtype::I64,
+            "IntStorage" => Dtype::I32,
+            "ShortStorage" => Dtype::I16,
+            "CharStorage" => Dtype::I8,
+            "ByteStorage" => Dtype::U8,
+            "BoolStorage" => Dtype::Bool,
+            _ => return None,
+        })
+    }
+
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::F32 | Dtype::I32 => 4,
+            Dtype::F16 | Dtype::BF16 | Dtype::I16 => 2,
+            Dtype::I8 | Dtype::U8 | Dtype::Bool => 1,
+        }
+    }
+}
+
+/// A tensor view into a storage (what `torch._utils._rebuild_tensor_v2` builds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorRef {
+    pub storage: StorageRef,
+    pub offset: usize,
+    pub shape: Vec<usize>,
+    pub stride: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Tuple(Vec<Value>),
+    List(Vec<Value>),
+    /// Dicts and OrderedDicts, in insertion order.
+    Dict(Vec<(Value, Value)>),
+    Tensor(TensorRef),
+    Storage(StorageRef),
+    /// An allowed callable, only ever consumed by REDUCE.
+    Global(Global),
+    Mark,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    OrderedDict,
+    RebuildTensorV2,
+    RebuildParameter,
+    Storage(Dtype),
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(items) => items.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Tensor(_) => "tensor",
+            Value::Storage(_) => "storage",
+            Value::Global(_) => "global",
+            Value::Mark => "mark",
+        }
+    }
+}
+
+fn allowed_global(module: &str, name: &str) -> Option<Global> {
+    match (module, name) {
+        ("collections", "OrderedDict") => Some(Global::OrderedDict),
+        ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
+        ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
+        ("torch", s) => Dtype::from_storage(s).map(Global::Storage),
+        _ => None,
+    }
+}
+
+/// Reads a pickle. Errors are plain sentences; the caller adds the file name.
+pub fn load(data: &[u8]) -> Result<Value, String> {
+    Reader { data, pos: 0, stack: Vec::new(), memo: HashMap::new() }.run()
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    stack: Vec<Value>,
+    memo: HashMap<u32, Value>,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or("the pickle ends early")?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn le<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        Ok(self.take(N)?.try_into().unwrap())
+    }
+    fn line(&mut self) -> Result<String, String> {
+        let rest = &self.data[self.pos..];
+        let end = rest.iter().position(|&b| b == b'\n').ok_or("the pickle ends early")?;
+        let s = String::from_utf8(rest[..end].to_vec()).map_err(|_| "a GLOBAL name is not UTF-8")?;
+        self.pos += end + 1;
+        Ok(s)
+    }
+    fn pop(&mut self) -> Result<Value, String> {
+        match self.stack.pop() {
+            Some(Value::Mark) | None => Err("malformed pickle: stack underflow".into()),
+            Some(v) => Ok(v),
+        }
+    }
+    /// Items above the topmost MARK, which is removed.
+    fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
+        let at = self.stack.iter().rposition(|v| *v == Value::Mark).ok_or("malformed pickle: no MARK")?;
+        let items = self.stack.split_off(at + 1);
+        self.stack.pop();
+        Ok(items)
+    }
+    fn top(&mut self) -> Result<&mut Value, String> {
+        self.stack.last_mut().ok_or_else(|| "malformed pickle: empty stack".into())
+    }
+    fn string(&mut self, n: usize) -> Result<Value, String> {
+        let b = self.take(n)?.to_vec();
+        Ok(Value::Str(String::from_utf8(b).map_err(|_| "a string is not UTF-8")?))
+    }
+    fn global(&mut self, module: &str, name: &str) -> Result<(), String> {
+        let g = allowed_global(module, name).ok_or_else(|| {
+            format!(
+                "refused: the pickle references `{module}.{name}`, which a checkpoint of tensors does not need \
+                 (only collections.OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch *Storage \
+                 types are allowed); the file may run code when loaded with torch.load"
+            )
+        })?;
+        self.stack.push(Value::Global(g));
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<Value, String> {
+        loop {
+            let at = self.pos;
+            let op = self.u8()?;
+            match op {
+                0x80 => {
+                    let proto = self.u8()?;
+                    if proto > 5 {
+                        return Err(format!("unsupported pickle protocol {proto}"));
+                    }
+                }
+                0x95 => {
+                    self.le::<8>()?; // FRAME: a length hint only
+                }
+                b'.' => return self.pop(),
+                b'}' => self.stack.push(Value::Dict(Vec::new())),
+                b']' => self.stack.push(Value::List(Vec::new())),
+                b')' => self.stack.push(Value::Tuple(Vec::new())),
+                b'(' => self.stack.push(Value::Mark),
+                b'N' => self.stack.push(Value::None),
+                0x88 => self.stack.push(Value::Bool(true)),
+                0x89 => self.stack.push(Value::Bool(false)),
+                b'K' => {
+                    let v = self.u8()?;
+                    self.stack.push(Value::Int(v as i64))
+                }
+                b'M' => {
+                    let v = u16::from_le_bytes(self.le()?);
+                    self.stack.push(Value::Int(v as i64))
+                }
+                b'J' => {
+                    let v = i32::from_le_bytes(self.le()?);
+                    self.stack.push(Value::Int(v as i64))
+                }
+                0x8a => {
+                    let n = self.u8()? as usize;
+                    let b = self.take(n)?;
+                    if n > 8 {
+                        return Err("an integer wider than 64 bits".into());
+                    }
+                    let neg = n > 0 && b[n - 1] & 0x80 != 0;
+                    let mut full = [if neg { 0xff } else { 0 }; 8];
+                    full[..n].copy_from_slice(b);
+                    self.stack.push(Value::Int(i64::from_le_bytes(full)))
+                }
+                b'G' => {
+                    let v = f64::from_be_bytes(self.le()?);
+                    self.stack.push(Value::Float(v))
+                }
+                b'X' => {
+                    let n = u32::from_le_bytes(self.le()?) as usize;
+                    let s = self.string(n)?;
+                    self.stack.push(s)
+                }
+                0x8c => {
+                    let n = self.u8()? as usize;
+                    let s = self.string(n)?;
+                    self.stack.push(s)
+                }
+                b'C' => {
+                    let n = self.u8()? as usize;
+                    let b = self.take(n)?.to_vec();
+                    self.stack.push(Value::Bytes(b))
+                }
+                b'B' => {
+                    let n = u32::from_le_bytes(self.le()?) as usize;
+                    let b = self.take(n)?.to_vec();
+                    self.stack.push(Value::Bytes(b))
+                }
+                b'q' => {
+                    let i = self.u8()? as u32;
+                    let v = self.top()?.clone();
+                    self.memo.insert(i, v);
+                }
+                b'r' => {
+                    let i = u32::from_le_bytes(self.le()?);
+                    let v = self.top()?.clone();
+                    self.memo.insert(i, v);
+                }
+                0x94 => {
+                    let i = self.memo.len() as u32;
+                    let v = self.top()?.clone();
+                    self.memo.insert(i, v);
+                }
+                b'h' | b'j' => {
+                    let i = if op == b'h' { self.u8()? as u32 } else { u32::from_le_bytes(self.le()?) };
+                    let v = self.memo.get(&i).ok_or_else(|| format!("malformed pickle: memo {i} is unset"))?.clone();
+                    self.stack.push(v)
+                }
+                b't' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Value::Tuple(items))
+                }
+                0x85..=0x87 => {
+                    let n = (op - 0x84) as usize;
+                    if self.stack.len() < n {
+                        return Err("malformed pickle: stack underflow".into());
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    self.stack.push(Value::Tuple(items))
+                }
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Value::List(items))
+                }
+                b'a' => {
+                    let v = self.pop()?;
+                    match self.top()? {
+                        Value::List(l) => l.push(v),
+                        other => return Err(format!("malformed pickle: APPEND to a {}", other.kind())),
+                    }
+                }
+                b'e' => {
+                    let items = self.pop_mark()?;
+                    match self.top()? {
+                        Value::List(l) => l.extend(items),
+                        other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind())),
+                    }
+                }
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Value::Dict(pairs(items)?))
+                }
+                b's' => {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    set_items(self.top()?, vec![(k, v)])?;
+                }
+                b'u' => {
+                    let items = pairs(self.pop_mark()?)?;
+                    set_items(self.top()?, items)?;
+                }
+                b'c' => {
+                    let module = self.line()?;
+                    let name = self.line()?;
+                    self.global(&module, &name)?;
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    match (module, name) {
+                        (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
+                        _ => return Err("malformed pickle: STACK_GLOBAL without names".into()),
+                    }
+                }
+                b'Q' => {
+                    let pid = self.pop()?;
+                    let s = persistent_storage(pid)?;
+                    self.stack.push(Value::Storage(s))
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let func = self.pop()?;
+                    let v = reduce(func, args)?;
+                    self.stack.push(v)
+                }
+                b'b' => {
+                    // BUILD: OrderedDict state (state_dict()'s `_metadata`) carries no tensors.
+                    let state = self.pop()?;
+                    match (self.top()?, &state) {
+                        (Value::Dict(_), _) | (Value::Tensor(_), Value::Dict(_) | Value::None | Value::Tuple(_)) => {}
+                        (t, _) => return Err(format!("refused: BUILD on a {} (only dicts and tensors may carry state)", t.kind())),
+                    }
+                }
+                b'0' => {
+                    self.pop()?;
+                }
+                b'2' => {
+                    let v = self.top()?.clone();
+                    self.stack.push(v)
+                }
+                _ => {
+                    return Err(format!(
+                        "refused: pickle opcode 0x{op:02x} at byte {at} is not one a checkpoint of tensors needs"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
+    if items.len() % 2 != 0 {
+        return Err("malformed pickle: odd number of dict items".into());
+    }
+    let mut it = items.into_iter();
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Result<(), String> {
+    match target {
+        Value::Dict(d) => {
+            for (k, v) in items {
+                match d.iter_mut().find(|(ek, _)| *ek == k) {
+                    Some(slot) => slot.1 = v,
+                    None => d.push((k, v)),
+                }
+            }
+            Ok(())
+        }
+        other => Err(format!("malformed pickle: SETITEM on a {}", other.kind())),
+    }
+}
+
+fn usize_of(v: &Value, what: &str) -> Result<usize, String> {
+    match v {
+        Value::Int(i) if *i >= 0 => Ok(*i as usize),
+        _ => Err(format!("malformed tensor: {what} is not a non-negative int")),
+    }
+}
+
+fn usizes(v: &Value, what: &str) -> Result<Vec<usize>, String> {
+    match v {
+        Value::Tuple(t) | Value::List(t) => t.iter().map(|x| usize_of(x, what)).collect(),
+        _ => Err(format!("malformed tensor: {what} is not a tuple")),
+    }
+}
+
+fn persistent_storage(pid: Value) -> Result<StorageRef, String> {
+    let Value::Tuple(t) = pid else { return Err("refused: a persistent id that is not a storage tuple".into()) };
+    match t.as_slice() {
+        [Value::Str(tag), Value::Global(Global::Storage(dtype)), Value::Str(key), Value::Str(_location), numel] if tag == "storage" => {
+            Ok(StorageRef { dtype: *dtype, key: key.clone(), numel: usize_of(numel, "storage size")? })
+        }
+        _ => Err("refused: a persistent id that is not ('storage', torch.*Storage, key, location, numel)".into()),
+    }
+}
+
+fn reduce(func: Value, args: Value) -> Result<Value, String> {
+    let Value::Tuple(args) = args else { return Err("malformed pickle: REDUCE arguments are not a tuple".into()) };
+    match func {
+        Value::Global(Global::OrderedDict) => match args.as_slice() {
+            [] => Ok(Value::Dict(Vec::new())),
+            [Value::List(items)] => {
+                let mut d = Vec::new();
+                for it in items {
+                    match it {
+                        Value::Tuple(kv) | Value::List(kv) if kv.len() == 2 => d.push((kv[0].clone(), kv[1].clone())),
+                        _ => return Err("malformed pickle: OrderedDict item is not a pair".into()),
+                    }
+                }
+                Ok(Value::Dict(d))
+            }
+            _ => Err("malformed pickle: unexpected OrderedDict arguments".into()),
+        },
+        Value::Global(Global::RebuildTensorV2) => {
+            // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+            if args.len() < 4 {
+                return Err("malformed tensor: _rebuild_tensor_v2 takes at least 4 arguments".into());
+            }
+            let Value::Storage(storage) = &args[0] else { return Err("malformed tensor: no storage".into()) };
+            let t = TensorRef {
+                storage: storage.clone(),
+                offset: usize_of(&args[1], "storage offset")?,
+                shape: usizes(&args[2], "size")?,
+                stride: usizes(&args[3], "stride")?,
+            };
+            if t.shape.len() != t.stride.len() {
+                return Err("malformed tensor: size and stride differ in length".into());
+            }
+            Ok(Value::Tensor(t))
+        }
+        Value::Global(Global::RebuildParameter) => match args.into_iter().next() {
+            Some(t @ Value::Tensor(_)) => Ok(t),
+            _ => Err("malformed pickle: _rebuild_parameter without a tensor".into()),
+        },
+        Value::Global(Global::Storage(_)) => Err("refused: calling a storage type".into()),
+        other => Err(format!("refused: REDUCE on a {}", other.kind())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_lists_dicts_and_memo() {
+        // pickle.dumps({'a': [1, -2, 300, 70000, 2**40, 1.5, None, True], 'b': ('x', 'x')}, protocol=2)
+        let data: &[u8] = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM,\x01J\x70\x11\x01\x00\x8a\x06\x00\x00\x00\x00\x00\x01G?\xf8\x00\x00\x00\x00\x00\x00N\x88eX\x01\x00\x00\x00bq\x03X\x01\x00\x00\x00xq\x04h\x04\x86q\x05u.";
+        let v = load(data).unwrap();
+        assert_eq!(
+            v.get("a"),
+            Some(&Value::List(vec![
+                Value::Int(1),
+                Value::Int(-2),
+                Value::Int(300),
+                Value::Int(70000),
+                Value::Int(1 << 40),
+                Value::Float(1.5),
+                Value::None,
+                Value::Bool(true)
+            ]))
+        );
+        assert_eq!(v.get("b"), Some(&Value::Tuple(vec![Value::Str("x".into()), Value::Str("x".into())])));
+    }
+
+    #[test]
+    fn code_execution_is_refused() {
+        // pickle.dumps(os.system-reduction, protocol=2): c posix\nsystem\n ... R
+        let data: &[u8] = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.";
+        let e = load(data).unwrap_err();
+        assert!(e.starts_with("refused: the pickle references `posix.system`"), "{e}");
+        // builtins via STACK_GLOBAL (protocol 4)
+        let data: &[u8] = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
+        assert!(load(data).unwrap_err().contains("`builtins.eval`"));
+        // INST / OBJ opcodes are never needed
+        let data: &[u8] = b"(ios\nsystem\nS'true'\n.";
+        assert!(load(data).unwrap_err().contains("opcode 0x69"));
+    }
+
+    #[test]
+    fn truncated_and_malformed() {
+        assert_eq!(load(b"\x80\x02X\x05\x00\x00\x00ab").unwrap_err(), "the pickle ends early");
+        assert!(load(b"\x80\x02s.").unwrap_err().contains("stack underflow"));
+    }
+}
