@@ -12,7 +12,7 @@ use std::process::ExitCode;
     name = "mixco",
     version,
     about = "Self-supervised visual representation learning with MixCo: data, training, export, evaluation",
-    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco -o runs/demo\n  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify\n  mixco eval encoder.onnx --dataset synthetic"
+    after_help = "Examples:\n  mixco data fetch cifar10\n  mixco data info cifar10\n  mixco data preview synthetic -o shapes.png\n  mixco train --dataset synthetic --arch resnet10 --width 16 --epochs 5 --mixco -o runs/demo\n  mixco export --onnx runs/demo/final.safetensors -o encoder.onnx --verify\n  mixco eval encoder.onnx --dataset synthetic\n  mixco zoo list"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Measure speed: `mixco bench data`, `mixco bench train`.
     Bench(cmd::bench::BenchArgs),
+    /// Pretrained encoders: list, pull, verify, path, import.
+    Zoo(cmd::zoo::ZooArgs),
     /// Check that libtorch, CUDA and ONNX Runtime are found and load.
     Doctor,
 }
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Zoo(args) => cmd::zoo::run(args),
         Command::Doctor => cmd::doctor::run(),
     };
     match result {

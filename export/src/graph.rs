@@ -34,6 +34,8 @@ pub enum ExportError {
     Checkpoint(#[from] CheckpointError),
     #[error("--opset {0}: supported opsets are 17 to 22")]
     Opset(i64),
+    #[error("{0}: --head asked for, but the checkpoint has no projection head (e.g. an imported classifier backbone)")]
+    NoHead(std::path::PathBuf),
 }
 
 pub struct Exported {
@@ -131,6 +133,9 @@ pub fn export(ck: &Checkpoint, path: &Path, sha256: &str, opts: &ExportOptions) 
     let arch = cfg.arch.backbone();
     let mut specs = arch.tensors();
     if opts.head {
+        if cfg.head.out_dim == 0 {
+            return Err(ExportError::NoHead(path.into()));
+        }
         specs.extend(cfg.head.tensors("head."));
     }
     ck.check_tensors(path, &specs)?;

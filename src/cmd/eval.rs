@@ -19,9 +19,10 @@ architecture too (--baseline none to skip it). --transfer evaluates every
 model on every dataset present under the data root (CIFAR-10, CIFAR-100,
 Tiny ImageNet).")]
 pub struct EvalArgs {
-    /// ONNX encoders exported by mixco, or .safetensors checkpoints (exported on the fly).
+    /// ONNX encoders exported by mixco, .safetensors checkpoints (exported on
+    /// the fly), or zoo:NAME (pulled on first use).
     #[arg(required = true, num_args = 1..)]
-    models: Vec<PathBuf>,
+    models: Vec<String>,
     /// Evaluate on every dataset present under the data root: the transfer matrix.
     #[arg(long)]
     transfer: bool,
@@ -133,7 +134,11 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let mut models = args.models.iter().map(|p| EncoderModel::load(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut models = Vec::new();
+    for spec in &args.models {
+        let path = mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)?;
+        models.push(EncoderModel::load(&path)?);
+    }
     match args.baseline.as_str() {
         "random" => models.push(mixco_eval::baseline::random_like(&models[0], 0)?),
         "none" => {}

@@ -3,7 +3,7 @@ use clap::Args;
 use mixco_data::fsutil::{hex, read_file, write_atomic};
 use mixco_export::{export, ExportOptions};
 use mixco_model::Checkpoint;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 #[command(after_help = "Examples:
@@ -14,9 +14,9 @@ The model takes `images` (float32 NCHW in [0, 1], any batch size) and outputs
 `features` (and `projection` with --head); normalisation is inside the graph,
 batch norm is folded into the convolutions, metadata_props describe the model.")]
 pub struct ExportArgs {
-    /// The checkpoint (.safetensors) to export as ONNX.
+    /// The checkpoint (.safetensors, or zoo:NAME) to export as ONNX.
     #[arg(long = "onnx", value_name = "CHECKPOINT")]
-    checkpoint: PathBuf,
+    checkpoint: String,
     /// Output .onnx file (written atomically).
     #[arg(short, long)]
     output: PathBuf,
@@ -35,13 +35,16 @@ pub struct ExportArgs {
     tolerance: f64,
 }
 
-pub fn run(args: ExportArgs) -> Result<()> {
+pub fn run(mut args: ExportArgs) -> Result<()> {
     use sha2::Digest;
-    let bytes = read_file(&args.checkpoint)?;
+    let path = mixco_zoo::resolve(&args.checkpoint, mixco_zoo::FileKind::Checkpoint)?;
+    args.checkpoint = path.display().to_string();
+    let checkpoint = path;
+    let bytes = read_file(&checkpoint)?;
     let sha = hex(&sha2::Sha256::digest(&bytes));
-    let ck = Checkpoint::encoder_from_bytes(&args.checkpoint, &bytes)?;
+    let ck = Checkpoint::encoder_from_bytes(&checkpoint, &bytes)?;
     let t = std::time::Instant::now();
-    let model = export(&ck, &args.checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset })?;
+    let model = export(&ck, &checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset })?;
     let built = t.elapsed();
     if args.verify {
         verify(&args, &ck, &model)?;
@@ -67,7 +70,7 @@ fn verify(args: &ExportArgs, ck: &Checkpoint, model: &mixco_export::Exported) ->
     let mut rng = Rng::new(0x0_11C5);
     for n in [1usize, 7] {
         let images: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform()).collect();
-        let reference = mixco_train::reference::forward(ck, &args.checkpoint, &images, n, s, args.head)?;
+        let reference = mixco_train::reference::forward(ck, Path::new(&args.checkpoint), &images, n, s, args.head)?;
         for (output, want) in reference {
             let (_, got) = onnx.run(&images, n, s, &output)?;
             if got.len() != want.len() {

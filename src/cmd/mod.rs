@@ -5,3 +5,4 @@ pub mod eval;
 pub mod export;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod zoo;

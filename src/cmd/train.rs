@@ -22,9 +22,9 @@ pub struct TrainArgs {
     /// Settings from a TOML file (keys as the long flags, with `_`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue a run from its checkpoint (settings come from the checkpoint).
+    /// Continue a run from its checkpoint, or zoo:NAME (settings come from the checkpoint).
     #[arg(long)]
-    resume: Option<PathBuf>,
+    resume: Option<String>,
     /// Output folder.
     #[arg(short, long, default_value = "runs/latest")]
     output: PathBuf,
@@ -142,7 +142,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;
     let mut trainer = match &args.resume {
-        Some(path) => Trainer::resume(path, &splits, device)?,
+        Some(spec) => Trainer::resume(&mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint)?, &splits, device)?,
         None => Trainer::new(args.config()?, &splits, device)?,
     };
     let c = &trainer.cfg;

@@ -1,0 +1,283 @@
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use mixco_data::fetch::DownloadOptions;
+use mixco_model::arch::{ArchSpec, Stem};
+use mixco_zoo::import::{import_file, ImportOptions};
+use mixco_zoo::{FileKind, FileStatus, Zoo};
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  mixco zoo list
+  mixco zoo pull r18w16-cifar10-moco-v2-3ep
+  mixco eval zoo:r18w16-cifar10-moco-v2-3ep --dataset cifar10
+  mixco zoo verify
+  mixco zoo import moco_checkpoint_0199.pth.tar -o moco.safetensors
+
+Files are cached in $MIXCO_CACHE/zoo (default ~/.cache/mixco/zoo), each
+checked against the manifest's size and SHA-256 before it is kept.
+`zoo:NAME` works wherever a checkpoint or ONNX file is expected.")]
+pub struct ZooArgs {
+    /// Manifest to use instead of the embedded one (a path or an http(s) URL) [env: MIXCO_ZOO_MANIFEST]
+    #[arg(long, global = true)]
+    manifest: Option<String>,
+    /// Cache folder [default: $MIXCO_CACHE/zoo or ~/.cache/mixco/zoo]
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: ZooCommand,
+}
+
+#[derive(Subcommand)]
+enum ZooCommand {
+    /// The models in the manifest, with their measured accuracy.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download models into the cache (resumable; SHA-256 checked).
+    Pull {
+        /// Model names (see `mixco zoo list`).
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Every model in the manifest.
+        #[arg(long)]
+        all: bool,
+        /// Only this file of each model (default: all of them).
+        #[arg(long, value_enum)]
+        kind: Option<Kind>,
+    },
+    /// Re-hash cached files against the manifest (all cached models, or NAME).
+    Verify { name: Option<String> },
+    /// Print the cached file of a model.
+    Path {
+        name: String,
+        #[arg(long, value_enum, default_value = "checkpoint")]
+        kind: Kind,
+    },
+    /// Convert a PyTorch checkpoint (reference MoCo/MixCo code, or a
+    /// torchvision ResNet state dict) into a mixco checkpoint; no pickle code runs.
+    Import(ImportArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Checkpoint,
+    Onnx,
+}
+
+impl From<Kind> for FileKind {
+    fn from(k: Kind) -> FileKind {
+        match k {
+            Kind::Checkpoint => FileKind::Checkpoint,
+            Kind::Onnx => FileKind::Onnx,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A `torch.save` file (.pth, .pth.tar, .pt).
+    file: PathBuf,
+    /// Output .safetensors checkpoint (written atomically).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Architecture, when the tensors do not tell (resnet10/18/34/50).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Base width (default: from conv1.weight).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Stem (default: cifar for a 3x3 conv1, imagenet for 7x7).
+    #[arg(long)]
+    stem: Option<String>,
+    /// Input size (default: 32 for the cifar stem, 224 for imagenet).
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// Normalisation mean, e.g. 0.485,0.456,0.406 (default: CIFAR-10's for the cifar stem, ImageNet's otherwise).
+    #[arg(long, value_parser = parse_triple)]
+    mean: Option<[f32; 3]>,
+    /// Normalisation std.
+    #[arg(long, value_parser = parse_triple)]
+    std: Option<[f32; 3]>,
+    /// Method recorded in the metadata (default: moco-v2 for MoCo checkpoints, imported otherwise).
+    #[arg(long)]
+    method: Option<String>,
+    /// Record that the model was trained with MixCo.
+    #[arg(long)]
+    mixco: bool,
+    /// Print every mapped key (default: a count).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn parse_triple(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| format!("`{s}`: {e}"))?;
+    v.try_into().map_err(|_| format!("`{s}`: expected three comma-separated numbers"))
+}
+
+pub fn run(args: ZooArgs) -> Result<()> {
+    if let ZooCommand::Import(a) = args.command {
+        return import(a);
+    }
+    let dir = args.cache_dir.clone().unwrap_or_else(mixco_zoo::default_cache_dir);
+    let zoo = Zoo::open(args.manifest.as_deref(), dir)?;
+    match args.command {
+        ZooCommand::List { json } => list(&zoo, json),
+        ZooCommand::Pull { names, all, kind } => {
+            let names: Vec<String> = if all { zoo.manifest.models.iter().map(|m| m.name.clone()).collect() } else { names };
+            for name in names {
+                let model = zoo.manifest.get(&name)?;
+                let kinds: Vec<FileKind> = match kind {
+                    Some(k) => vec![k.into()],
+                    None => model.files.iter().map(|f| f.kind).collect(),
+                };
+                for (path, fetched) in zoo.pull(&name, &kinds, &DownloadOptions::default())? {
+                    println!("{} {}", if fetched { "pulled  " } else { "verified" }, path.display());
+                }
+            }
+            Ok(())
+        }
+        ZooCommand::Verify { name } => verify(&zoo, name.as_deref()),
+        ZooCommand::Path { name, kind } => {
+            let model = zoo.manifest.get(&name)?;
+            let kind = FileKind::from(kind);
+            if model.file(kind).is_none() {
+                bail!("zoo model `{name}` has no {} file", kind.extension());
+            }
+            let path = zoo.path(model, kind);
+            if !path.is_file() {
+                bail!("zoo model `{name}` is not pulled yet: run `mixco zoo pull {name}`");
+            }
+            println!("{}", path.display());
+            Ok(())
+        }
+        ZooCommand::Import(_) => unreachable!(),
+    }
+}
+
+fn list(zoo: &Zoo, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(&zoo.manifest)?;
+        for (m, out) in zoo.manifest.models.iter().zip(v["model"].as_array_mut().into_iter().flatten()) {
+            out["cached"] = m.files.iter().all(|f| zoo.path(m, f.kind).is_file()).into();
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if zoo.manifest.models.is_empty() {
+        println!("no models in the manifest ({})", zoo.source);
+        return Ok(());
+    }
+    let mut t = prettytable::Table::new();
+    t.set_format(*prettytable::format::consts::FORMAT_NO_BORDER_LINE_SEPARATOR);
+    t.set_titles(prettytable::row!["name", "method", "arch", "data", "epochs", "linear", "kNN-200", "size", "cached"]);
+    for m in &zoo.manifest.models {
+        let method = if m.mixco { format!("{} + MixCo", m.method) } else { m.method.clone() };
+        let metric = |p: &str| m.metric(&m.dataset, p).map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+        let size: u64 = m.files.iter().map(|f| f.size).sum();
+        let cached = m.files.iter().filter(|f| zoo.path(m, f.kind).is_file()).count();
+        t.add_row(prettytable::row![
+            m.name,
+            method,
+            format!("{} w{} {}", m.arch, m.width, m.stem),
+            m.dataset,
+            m.epochs,
+            metric("linear"),
+            metric("knn200"),
+            format!("{:.1} MB", size as f64 / 1e6),
+            format!("{cached}/{}", m.files.len())
+        ]);
+    }
+    t.printstd();
+    println!("manifest: {}; cache: {}", zoo.source, zoo.dir.display());
+    Ok(())
+}
+
+fn verify(zoo: &Zoo, name: Option<&str>) -> Result<()> {
+    let models: Vec<_> = match name {
+        Some(n) => vec![zoo.manifest.get(n)?],
+        None => zoo.manifest.models.iter().collect(),
+    };
+    let (mut bad, mut checked) = (0, 0);
+    for m in models {
+        for f in &m.files {
+            let path = zoo.path(m, f.kind);
+            match zoo.status(m, f)? {
+                FileStatus::Missing if name.is_some() => {
+                    println!("missing  {} (run `mixco zoo pull {}`)", path.display(), m.name);
+                    bad += 1;
+                }
+                FileStatus::Missing => {}
+                FileStatus::Verified => {
+                    println!("ok       {}", path.display());
+                    checked += 1;
+                }
+                FileStatus::Corrupt(why) => {
+                    println!("DAMAGED  {} ({why}); `mixco zoo pull {}` downloads it again", path.display(), m.name);
+                    bad += 1;
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} zoo file(s) missing or damaged");
+    }
+    if checked == 0 {
+        println!("nothing pulled yet (cache: {})", zoo.dir.display());
+    }
+    Ok(())
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let stem = match a.stem.as_deref() {
+        None => None,
+        Some("cifar") => Some(Stem::Cifar),
+        Some("imagenet") => Some(Stem::Imagenet),
+        Some(s) => bail!("--stem: unknown stem `{s}` (cifar or imagenet)"),
+    };
+    let arch = match a.arch.as_deref() {
+        None => None,
+        Some(s) => Some(ArchSpec::parse_depth(s).ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture `{s}` (resnet10, resnet18, resnet34 or resnet50)"))?),
+    };
+    let opts = ImportOptions { arch, width: a.width, stem, input_size: a.input_size, mean: a.mean, std: a.std, method: a.method, mixco: a.mixco };
+    let imp = import_file(&a.file, &opts)?;
+    let c = &imp.config;
+    println!(
+        "{}: {} layout -> {} width {} {:?} stem{}, input {} px, mean {:?}, std {:?}",
+        a.file.display(),
+        imp.layout,
+        c.arch.name(),
+        c.arch.width,
+        c.arch.stem,
+        if c.head.out_dim > 0 { format!(", head {}-{}-{}", c.head.in_dim, c.head.hidden, c.head.out_dim) } else { ", no head".into() },
+        c.input_size,
+        c.mean,
+        c.std
+    );
+    println!("mapped {} tensors{}", imp.mapped.len(), if a.verbose { ":" } else { " (-v lists them)" });
+    if a.verbose {
+        for (from, to) in &imp.mapped {
+            println!("  {from} -> {to}");
+        }
+    } else if let Some((from, to)) = imp.mapped.first() {
+        println!("  e.g. {from} -> {to}");
+    }
+    // Group dropped keys by reason so that a 100-tensor key encoder is one line.
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (k, why) in &imp.dropped {
+        match reasons.iter_mut().find(|(w, _)| w == why) {
+            Some((_, ks)) => ks.push(k),
+            None => reasons.push((why, vec![k])),
+        }
+    }
+    println!("dropped {} entries:", imp.dropped.len());
+    for (why, keys) in reasons {
+        let shown = if keys.len() > 4 && !a.verbose { format!("{}, ... ({} in all)", keys[..3].join(", "), keys.len()) } else { keys.join(", ") };
+        println!("  {why}: {shown}");
+    }
+    imp.checkpoint.save(&a.output)?;
+    println!("wrote {}", a.output.display());
+    Ok(())
+}
