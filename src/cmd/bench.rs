@@ -55,6 +55,9 @@ enum BenchCommand {
         device: String,
         #[arg(long)]
         threads: Option<i32>,
+        /// NHWC activations (the trainer's default).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        channels_last: bool,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
         #[arg(long, default_value_t = 10)]
@@ -108,13 +111,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "train")]
-        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, warmup, iters, json } => {
+        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, warmup, iters, json } => {
             if let Some(t) = threads {
                 mixco_train::tch::set_num_threads(t);
             }
             let device = mixco_train::device::select(&device).map_err(anyhow::Error::msg)?;
             let method = Method::parse(&method).ok_or_else(|| anyhow::anyhow!("--method `{method}`: expected moco-v2 or simclr"))?;
-            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), ..Default::default() };
+            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, ..Default::default() };
             cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
             let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;
             if json {

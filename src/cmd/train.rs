@@ -68,6 +68,12 @@ pub struct TrainArgs {
     /// MixCo temperature (default 0.05 MoCo, 0.5 SimCLR).
     #[arg(long)]
     mix_temperature: Option<f64>,
+    /// Ramp β from 0 to --mix-weight over this many epochs.
+    #[arg(long)]
+    mix_warmup_epochs: Option<usize>,
+    /// NHWC activations (faster convolutions; same results up to rounding) [default: true]
+    #[arg(long, action = clap::ArgAction::Set)]
+    channels_last: Option<bool>,
     /// MoCo queue size K.
     #[arg(long)]
     queue_size: Option<usize>,
@@ -115,7 +121,7 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };
         }
-        set!(arch, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
+        set!(arch, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, mix_warmup_epochs, channels_last, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if self.$f.is_some() { c.$f = self.$f.clone(); } )* };
         }

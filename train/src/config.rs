@@ -50,6 +50,8 @@ pub struct TrainConfig {
     pub temperature: Option<f64>,
     /// β: weight of the MixCo loss.
     pub mix_weight: f64,
+    /// Ramp β linearly from 0 over this many epochs (0 = full β from the start).
+    pub mix_warmup_epochs: usize,
     /// MixCo temperature (default 0.05 for MoCo-v2, 0.5 for SimCLR).
     pub mix_temperature: Option<f64>,
     /// MoCo queue length K.
@@ -71,6 +73,9 @@ pub struct TrainConfig {
     pub knn_train_limit: Option<usize>,
     /// Keep an `epoch-NNNN.safetensors` every N epochs (0 = only last/final).
     pub save_every: usize,
+    /// Channels-last (NHWC) activations where BN statistics are split (MoCo):
+    /// faster convolutions, same results up to rounding.
+    pub channels_last: bool,
 }
 
 impl Default for TrainConfig {
@@ -91,6 +96,7 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             temperature: None,
             mix_weight: 1.0,
+            mix_warmup_epochs: 0,
             mix_temperature: None,
             queue_size: 4096,
             key_momentum: 0.99,
@@ -103,6 +109,7 @@ impl Default for TrainConfig {
             knn_temperature: 0.1,
             knn_train_limit: None,
             save_every: 0,
+            channels_last: true,
         }
     }
 }

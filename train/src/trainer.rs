@@ -149,10 +149,12 @@ impl Trainer {
             std,
         };
         tch::manual_seed(cfg.seed as i64);
-        let query = Encoder::new(&model, device);
+        let mut query = Encoder::new(&model, device);
+        query.backbone.channels_last = cfg.channels_last;
         let (key, queue) = match cfg.method {
             Method::MocoV2 => {
-                let key = Encoder::new(&model, device);
+                let mut key = Encoder::new(&model, device);
+                key.backbone.channels_last = cfg.channels_last;
                 key.store.copy_from(&query.store);
                 (Some(key), Some(Queue::new(cfg.queue_size, cfg.head_dim, device)))
             }
@@ -224,6 +226,15 @@ impl Trainer {
         self.train_x.index_select(0, &Tensor::from_slice(idx).to_device(self.device))
     }
 
+    /// β at the current step: ramped from 0 during `mix_warmup_epochs`.
+    pub fn mix_weight(&self) -> f64 {
+        let ramp = self.cfg.mix_warmup_epochs * self.steps_per_epoch;
+        if ramp == 0 {
+            return self.cfg.mix_weight;
+        }
+        self.cfg.mix_weight * ((self.step + 1) as f64 / ramp as f64).min(1.0)
+    }
+
     /// One optimisation step.
     pub fn train_step(&mut self) -> Result<StepStats, TrainError> {
         let mut rng = Rng::new(mix_seed(self.cfg.seed, self.step as u64));
@@ -232,7 +243,7 @@ impl Trainer {
         let b = self.cfg.batch_size as i64;
         let half = b / 2;
         let mode = BnMode::Train { splits: self.cfg.effective_bn_splits() as i64 };
-        let (t, tm, beta) = (self.cfg.temperature(), self.cfg.mix_temperature(), self.cfg.mix_weight);
+        let (t, tm, beta) = (self.cfg.temperature(), self.cfg.mix_temperature(), self.mix_weight());
         let lam = self.cfg.mixco.then(|| {
             let v: Vec<f32> = (0..half).map(|_| rng.uniform()).collect();
             Tensor::from_slice(&v).to_device(self.device)

@@ -56,7 +56,15 @@ impl BatchNorm2d {
                 // Fold the groups into channels: [N, C, H, W] -> [N/G, G*C, H, W].
                 let rm = self.running_mean.repeat([splits]);
                 let rv = self.running_var.repeat([splits]);
-                let y = x.reshape([n / splits, splits * c, h, w]).batch_norm(
+                // Channels-last input ([N/G, G, H, W, C] in memory) needs a copy
+                // to [N/G, H, W, G, C]; NCHW folds by a view.
+                let cl = x.stride()[1] == 1 && c > 1;
+                let xg = if cl {
+                    x.permute([0, 2, 3, 1]).reshape([n / splits, splits, h, w, c]).permute([0, 2, 3, 1, 4]).contiguous().view([n / splits, h, w, splits * c]).permute([0, 3, 1, 2])
+                } else {
+                    x.reshape([n / splits, splits * c, h, w])
+                };
+                let y = xg.batch_norm(
                     Some(&self.weight.repeat([splits])), Some(&self.bias.repeat([splits])), Some(&rm), Some(&rv),
                     true, BN_MOMENTUM, BN_EPS, true,
                 );
@@ -64,7 +72,11 @@ impl BatchNorm2d {
                     self.running_mean.shallow_clone().copy_(&rm.view([splits, c]).mean_dim(0, false, None));
                     self.running_var.shallow_clone().copy_(&rv.view([splits, c]).mean_dim(0, false, None));
                 });
-                y.reshape([n, c, h, w])
+                if cl {
+                    y.permute([0, 2, 3, 1]).reshape([n / splits, h, w, splits, c]).permute([0, 3, 1, 2, 4]).contiguous().view([n, h, w, c]).permute([0, 3, 1, 2])
+                } else {
+                    y.reshape([n, c, h, w])
+                }
             }
         }
     }
