@@ -88,3 +88,73 @@ fn transfer_matrix_over_the_datasets_present() {
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.starts_with("| encoder | cifar10 linear | cifar10 kNN | tinyimagenet linear | tinyimagenet kNN |\n|---|---|---|---|---|\n"), "{md}");
 }
+
+/// A model mixco did not export (no metadata, other input/output names) is
+/// evaluated with --mean/--std/--output, and gives the features of the
+/// model it was made from; --png and --dump-features write their files.
+#[test]
+fn foreign_onnx_models_need_flags_and_then_match() {
+    use mixco_export::proto::ModelProto;
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let data = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
+    let o = mixco(&[&["train"][..], &data, &["--arch", "resnet10", "--width", "4", "--batch-size", "32", "--bn-splits", "2",
+        "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let ours = dir.path().join("ours.onnx");
+    let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", ours.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut m = ModelProto::decode(std::fs::read(&ours).unwrap().as_slice()).unwrap();
+    m.metadata_props.clear();
+    m.producer_name = "pytorch".into();
+    let g = m.graph.as_mut().unwrap();
+    let rename = |s: &mut String| {
+        if s == "images" {
+            *s = "input.1".into();
+        } else if s == "features" {
+            *s = "embedding".into();
+        }
+    };
+    g.input.iter_mut().for_each(|v| rename(&mut v.name));
+    g.output.iter_mut().for_each(|v| rename(&mut v.name));
+    for n in &mut g.node {
+        n.input.iter_mut().for_each(rename);
+        n.output.iter_mut().for_each(rename);
+    }
+    let foreign = dir.path().join("foreign.onnx");
+    std::fs::write(&foreign, m.encode_to_vec()).unwrap();
+
+    let f = foreign.to_str().unwrap();
+    let o = mixco(&[&["eval", f][..], &data].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("foreign.onnx: not exported by mixco: pass the normalisation it was trained with, --mean and --std"), "{}", text(&o));
+    let flags = ["--mean", "0,0,0", "--std", "1,1,1"];
+    let o = mixco(&[&["eval", f][..], &data, &flags].concat());
+    assert!(text(&o).contains("--baseline random builds a random encoder"), "{}", text(&o));
+    let o = mixco(&[&["eval", f, "--baseline", "none", "--output", "logits"][..], &data, &flags].concat());
+    assert!(text(&o).contains("--output `logits`: the model's outputs are embedding"), "{}", text(&o));
+    let o = mixco(&[&["eval", ours.to_str().unwrap(), "--baseline", "none"][..], &data, &flags].concat());
+    assert!(text(&o).contains("exported by mixco: it normalises inside the graph"), "{}", text(&o));
+
+    let (ja, jb) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let (png, npy) = (dir.path().join("chart.png"), dir.path().join("npy"));
+    let o = mixco(&[&["eval", ours.to_str().unwrap(), "--baseline", "none", "--no-cache", "--json", ja.to_str().unwrap()][..], &data].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mixco(&[&["eval", f, "--baseline", "none", "--no-cache", "--json", jb.to_str().unwrap(), "--png", png.to_str().unwrap(),
+        "--dump-features", npy.to_str().unwrap()][..], &data, &flags].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let read = |p: &std::path::Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    assert_eq!(read(&ja)["results"][0]["linear"], read(&jb)["results"][0]["linear"]);
+    assert_eq!(read(&ja)["results"][0]["knn_top1"], read(&jb)["results"][0]["knn_top1"]);
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    // .npy: header then 200 x 32 float32 features.
+    let feats = std::fs::read(npy.join("synthetic-foreign.onnx-train.npy")).unwrap();
+    assert!(feats.starts_with(b"\x93NUMPY\x01\x00"));
+    let header_len = u16::from_le_bytes([feats[8], feats[9]]) as usize;
+    assert!(String::from_utf8_lossy(&feats[10..10 + header_len]).contains("'shape': (200, 32)"));
+    assert_eq!(feats.len(), 10 + header_len + 200 * 32 * 4);
+    let labels = std::fs::read(npy.join("synthetic-train-labels.npy")).unwrap();
+    assert_eq!(labels.len() % 64, (200 * 8) % 64);
+}

@@ -14,9 +14,23 @@ pub struct Features {
 /// The resize policy, recorded with every result.
 pub const RESIZE_POLICY: &str = "bilinear (half-pixel, no antialias) to the encoder's input size when sizes differ";
 
+/// How images enter the model and which output is read.
+pub struct Feed<'a> {
+    pub input_size: usize,
+    pub output: &'a str,
+    /// (mean, std) applied on the host (foreign models only).
+    pub normalise: Option<([f32; 3], [f32; 3])>,
+}
+
 /// Runs every image of `set` (scaled to [0, 1], resized bilinearly to
 /// `input_size` when it differs) through `model` in batches.
 pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
+    extract_with(model, set, &Feed { input_size, output: "features", normalise: None }, batch, progress)
+}
+
+/// [`extract`] for any output; outputs of shape (N, ...) are flattened per image.
+pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
+    let input_size = feed.input_size;
     let (h, w) = (set.height, set.width);
     let per = 3 * input_size * input_size;
     let mut data = Vec::new();
@@ -37,8 +51,15 @@ pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: 
                 bilinear(&scaled, 3, h, w, input_size, dst);
             }
         }
-        let (shape, out) = model.run(&buf, n, input_size, "features")?;
-        dim = shape[1];
+        if let Some((mean, std)) = feed.normalise {
+            let plane = input_size * input_size;
+            for (j, v) in buf.iter_mut().enumerate() {
+                let c = (j / plane) % 3;
+                *v = (*v - mean[c]) / std[c];
+            }
+        }
+        let (shape, out) = model.run(&buf, n, input_size, feed.output)?;
+        dim = shape.iter().skip(1).product();
         data.extend_from_slice(&out);
         start += n;
         progress.inc(n as u64);

@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod cache;
+pub mod chart;
 pub mod features;
 pub mod knn;
 pub mod model;

@@ -27,12 +27,39 @@ pub struct EncoderModel {
     pub sha256: String,
     pub metadata: BTreeMap<String, String>,
     pub input_size: usize,
+    /// Known from the graph or metadata; 0 when only a run tells.
     pub feature_dim: usize,
+    /// The graph's image input and the output used as features.
+    pub input: String,
+    pub output: String,
+    /// Host-side (mean, std) normalisation for foreign models; mixco's
+    /// encoders normalise inside the graph.
+    pub normalise: Option<([f32; 3], [f32; 3])>,
+}
+
+/// What the command line says about a model that mixco did not export.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub input_size: Option<usize>,
+    pub mean: Option<[f32; 3]>,
+    pub std: Option<[f32; 3]>,
+    pub output: Option<String>,
+}
+
+impl Overrides {
+    pub fn is_empty(&self) -> bool {
+        self.input_size.is_none() && self.mean.is_none() && self.std.is_none() && self.output.is_none()
+    }
 }
 
 impl EncoderModel {
     /// Reads an `.onnx` file, or exports a `.safetensors` checkpoint on the fly.
     pub fn load(path: &Path) -> Result<EncoderModel, ModelError> {
+        Self::load_with(path, &Overrides::default())
+    }
+
+    /// Like [`load`](Self::load), with flags for foreign ONNX models.
+    pub fn load_with(path: &Path, overrides: &Overrides) -> Result<EncoderModel, ModelError> {
         let bytes = read_file(path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if path.extension().is_some_and(|e| e == "safetensors") {
@@ -40,12 +67,16 @@ impl EncoderModel {
             let sha = hex(&sha2::Sha256::digest(&bytes));
             let ck = Checkpoint::encoder_from_bytes(path, &bytes)?;
             let exported = mixco_export::export(&ck, path, &sha, &Default::default())?;
-            return Self::from_onnx(path, name, exported.bytes);
+            return Self::from_onnx_with(path, name, exported.bytes, overrides);
         }
-        Self::from_onnx(path, name, bytes)
+        Self::from_onnx_with(path, name, bytes, overrides)
     }
 
     pub fn from_onnx(path: &Path, name: String, bytes: Vec<u8>) -> Result<EncoderModel, ModelError> {
+        Self::from_onnx_with(path, name, bytes, &Overrides::default())
+    }
+
+    pub fn from_onnx_with(path: &Path, name: String, bytes: Vec<u8>, ov: &Overrides) -> Result<EncoderModel, ModelError> {
         use sha2::Digest;
         let invalid = |problem: String| ModelError::Invalid { path: path.into(), problem };
         let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| invalid(format!("not an ONNX model: {e}")))?;
@@ -53,15 +84,71 @@ impl EncoderModel {
             return Err(invalid("not an ONNX model: it has no graph".into()));
         }
         let metadata: BTreeMap<String, String> = proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
-        let num = |k: &str| -> Result<usize, ModelError> {
-            metadata
-                .get(k)
-                .ok_or_else(|| invalid(format!("ONNX metadata has no `{k}`: not exported by mixco (foreign models are not supported yet)")))?
-                .parse()
-                .map_err(|_| invalid(format!("ONNX metadata `{k}` is not a number")))
+        let graph = proto.graph.as_ref().unwrap();
+        let initialisers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        let inputs: Vec<_> = graph.input.iter().filter(|i| !initialisers.contains(i.name.as_str())).collect();
+        let [input] = inputs.as_slice() else {
+            return Err(invalid(format!("the graph has {} inputs; an image encoder takes one (N, 3, H, W)", inputs.len())));
         };
-        let input_size = num("input_size")?;
-        let feature_dim = num("feature_dim")?;
-        Ok(EncoderModel { name, sha256: hex(&sha2::Sha256::digest(&bytes)), bytes, metadata, input_size, feature_dim })
+        let dims = |v: &mixco_export::proto::ValueInfoProto| -> Vec<Option<i64>> {
+            v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).and_then(|t| t.shape.as_ref()).map(|s| s.dim.iter().map(|d| d.dim_value).collect()).unwrap_or_default()
+        };
+        let in_dims = dims(input);
+        if !in_dims.is_empty() && (in_dims.len() != 4 || in_dims[1].is_some_and(|c| c != 3)) {
+            return Err(invalid(format!("input `{}` has shape {in_dims:?}; an image encoder takes (N, 3, H, W)", input.name)));
+        }
+        let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+        let output = match &ov.output {
+            Some(o) if outputs.contains(&o.as_str()) => o.clone(),
+            Some(o) => return Err(invalid(format!("--output `{o}`: the model's outputs are {}", outputs.join(", ")))),
+            None if outputs.contains(&"features") => "features".to_string(),
+            None if outputs.len() == 1 => outputs[0].to_string(),
+            None => return Err(invalid(format!("several outputs ({}); choose one with --output", outputs.join(", ")))),
+        };
+        let sha256 = hex(&sha2::Sha256::digest(&bytes));
+        if proto.producer_name == "mixco" || metadata.contains_key("mixco_version") {
+            let num = |k: &str| -> Result<usize, ModelError> {
+                metadata.get(k).ok_or_else(|| invalid(format!("ONNX metadata has no `{k}`"))).and_then(|v| v.parse().map_err(|_| invalid(format!("ONNX metadata `{k}` is not a number"))))
+            };
+            if ov.mean.is_some() || ov.std.is_some() || ov.input_size.is_some() {
+                return Err(invalid("exported by mixco: it normalises inside the graph and states its input size; --input-size/--mean/--std are for foreign models".into()));
+            }
+            let feature_dim = if output == "features" { num("feature_dim")? } else { 0 };
+            let input_size = num("input_size")?;
+            return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None });
+        }
+        // A foreign model: the flags (or the graph's static shape) say what it needs.
+        let static_size = match (in_dims.get(2).copied().flatten(), in_dims.get(3).copied().flatten()) {
+            (Some(h), Some(w)) if h == w && h > 0 => Some(h as usize),
+            _ => None,
+        };
+        let input_size = ov.input_size.or(static_size).ok_or_else(|| {
+            invalid("not exported by mixco (no mixco metadata) and its input size is not fixed in the graph: pass --input-size (and --mean, --std)".into())
+        })?;
+        if let Some(s) = static_size.filter(|&s| s != input_size) {
+            return Err(invalid(format!("--input-size {input_size}: the graph's input is fixed at {s}x{s}")));
+        }
+        let normalise = match (ov.mean, ov.std) {
+            (Some(m), Some(s)) => (m, s),
+            _ => return Err(invalid(
+                "not exported by mixco: pass the normalisation it was trained with, --mean and --std (e.g. ImageNet's 0.485,0.456,0.406 and 0.229,0.224,0.225; 0,0,0 and 1,1,1 for inputs in [0, 1])".into(),
+            )),
+        };
+        if normalise.1.iter().any(|&s| s <= 0.0) {
+            return Err(invalid("--std values must be positive".into()));
+        }
+        let out_dims = graph.output.iter().find(|o| o.name == output).map(dims).unwrap_or_default();
+        let feature_dim = if out_dims.len() >= 2 { out_dims[1..].iter().map(|d| d.unwrap_or(0) as usize).product() } else { 0 };
+        Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise) })
+    }
+
+    /// Part of the feature-cache key beyond the model's SHA-256: how the
+    /// images are fed and which output is read.
+    pub fn feeding(&self) -> String {
+        match &self.normalise {
+            None if self.output == "features" => String::new(),
+            None => format!("output {}", self.output),
+            Some((m, s)) => format!("output {}; mean {m:?}; std {s:?}", self.output),
+        }
     }
 }

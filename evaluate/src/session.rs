@@ -21,6 +21,8 @@ fn ort_err(what: impl Into<String>) -> impl FnOnce(ort::Error) -> SessionError {
 pub struct OnnxModel {
     session: Session,
     name: String,
+    /// The image input's name (`images` for mixco's encoders).
+    pub input: String,
 }
 
 impl OnnxModel {
@@ -32,7 +34,7 @@ impl OnnxModel {
             builder = builder.with_intra_threads(threads).map_err(|e| ort_err(name)(e.into()))?;
         }
         let session = builder.commit_from_memory(bytes).map_err(ort_err(name))?;
-        Ok(OnnxModel { session, name: name.to_string() })
+        Ok(OnnxModel { session, name: name.to_string(), input: "images".into() })
     }
 
     /// Runs a batch `[n, 3, size, size]` and returns output `output` as a
@@ -40,7 +42,7 @@ impl OnnxModel {
     pub fn run(&mut self, images: &[f32], n: usize, size: usize, output: &str) -> Result<(Vec<usize>, Vec<f32>), SessionError> {
         let name = self.name.clone();
         let input = TensorRef::from_array_view(([n, 3, size, size], images)).map_err(ort_err(&name))?;
-        let outputs = self.session.run(ort::inputs!["images" => input]).map_err(ort_err(&name))?;
+        let outputs = self.session.run(ort::inputs![self.input.as_str() => input]).map_err(ort_err(&name))?;
         let value = outputs.get(output).ok_or_else(|| SessionError::Ort { what: name.clone(), message: format!("the model has no output `{output}`") })?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err(&name))?;
         Ok((shape.iter().map(|&d| d as usize).collect(), data.to_vec()))

@@ -1,8 +1,9 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use mixco_eval::features::{extract, Features, RESIZE_POLICY};
+use mixco_eval::features::{extract_with, Features, Feed, RESIZE_POLICY};
 use mixco_eval::probe::{linear_probe, ProbeResult};
 use mixco_eval::session::OnnxModel;
+use mixco_eval::model::Overrides;
 use mixco_eval::EncoderModel;
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -52,6 +53,24 @@ pub struct EvalArgs {
     /// Always run the encoder; neither read nor write the feature cache.
     #[arg(long)]
     no_cache: bool,
+    /// Foreign ONNX models (not exported by mixco): input size.
+    #[arg(long, help_heading = "Foreign ONNX models")]
+    input_size: Option<usize>,
+    /// Foreign ONNX models: normalisation mean, e.g. 0.485,0.456,0.406.
+    #[arg(long, value_parser = super::parse_triple, help_heading = "Foreign ONNX models")]
+    mean: Option<[f32; 3]>,
+    /// Foreign ONNX models: normalisation std, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_parser = super::parse_triple, help_heading = "Foreign ONNX models")]
+    std: Option<[f32; 3]>,
+    /// The output to use as features (default: `features`, or the only output).
+    #[arg(long, help_heading = "Foreign ONNX models")]
+    output: Option<String>,
+    /// Also write each model's features and the labels as .npy files into DIR.
+    #[arg(long, value_name = "DIR")]
+    dump_features: Option<PathBuf>,
+    /// Also draw the results as a PNG bar chart.
+    #[arg(long)]
+    png: Option<PathBuf>,
 }
 
 
@@ -88,7 +107,7 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
         model_sha256: model.sha256.clone(),
         split_fingerprint: fingerprint.to_string(),
         input_size: model.input_size,
-        resize_policy: RESIZE_POLICY.to_string(),
+        resize_policy: format!("{RESIZE_POLICY}{}", model.feeding()),
     };
     if let Some(dir) = &cache {
         if let Some(f) = mixco_eval::cache::load(dir, &key, set.len()) {
@@ -98,10 +117,12 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
     }
     let (threads, batch) = (args.threads, args.batch_size);
     let mut onnx = OnnxModel::from_bytes(&model.name, &model.bytes, threads)?;
+    onnx.input = model.input.clone();
     let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(set.len() as u64) } else { indicatif::ProgressBar::hidden() };
     pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
     pb.set_message(format!("{} {what}", model.name));
-    let f = extract(&mut onnx, set, model.input_size, batch.max(1), &pb)?;
+    let feed = Feed { input_size: model.input_size, output: &model.output, normalise: model.normalise };
+    let f = extract_with(&mut onnx, set, &feed, batch.max(1), &pb)?;
     pb.finish_and_clear();
     if let Some(dir) = &cache {
         mixco_eval::cache::store(dir, &key, &f)?;
@@ -122,6 +143,9 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         let train = features(m, &splits.train, &fingerprints.0, args, "train")?;
         let test = features(m, &splits.test, &fingerprints.1, args, "test")?;
         let t_features = t.elapsed().as_secs_f64();
+        if let Some(dir) = &args.dump_features {
+            dump(dir, &splits, &m.name, &train, &test)?;
+        }
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
         let t_knn = t.elapsed().as_secs_f64() - t_features;
@@ -133,13 +157,72 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
     Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results })
 }
 
+/// NumPy `.npy` (format 1.0) of a little-endian array.
+fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
+/// `DIR/DATASET-{train,test}-labels.npy` (int64).
+fn dump(dir: &std::path::Path, splits: &mixco_data::Splits, model: &str, train: &Features, test: &Features) -> Result<()> {
+    use mixco_data::fsutil::write_atomic;
+    let slug: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let ds = splits.name.replace([':', '/'], "_");
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    for (split, f, labels) in [("train", train, &splits.train.labels), ("test", test, &splits.test.labels)] {
+        let bytes: Vec<u8> = f.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        write_atomic(&dir.join(format!("{ds}-{slug}-{split}.npy")), &npy("<f4", &[f.n, f.dim], &bytes))?;
+        let bytes: Vec<u8> = labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+        write_atomic(&dir.join(format!("{ds}-{split}-labels.npy")), &npy("<i8", &[labels.len()], &bytes))?;
+    }
+    Ok(())
+}
+
+/// Linear and kNN-200 top-1 of every model on every dataset, as bars.
+fn chart(reports: &[Report]) -> Vec<u8> {
+    use mixco_eval::chart::{bar_chart, png_bytes, Series};
+    let groups: Vec<String> = reports.iter().flat_map(|r| [format!("{} linear", r.dataset), format!("{} kNN", r.dataset)]).collect();
+    let models: Vec<&str> = reports[0].results.iter().map(|r| r.model.as_str()).collect();
+    let series = models
+        .iter()
+        .map(|&m| Series {
+            label: m.to_string(),
+            values: reports
+                .iter()
+                .flat_map(|r| {
+                    let res = r.results.iter().find(|x| x.model == m);
+                    let knn = res.and_then(|x| x.knn_top1.iter().find(|(k, _)| *k == 200)).map(|(_, v)| 100.0 * v);
+                    [res.map(|x| 100.0 * x.linear.top1), knn]
+                })
+                .collect(),
+        })
+        .collect::<Vec<_>>();
+    png_bytes(&bar_chart("top-1 accuracy (%)", &groups, &series))
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
+    let overrides = Overrides { input_size: args.input_size, mean: args.mean, std: args.std, output: args.output.clone() };
     let mut models = Vec::new();
     for spec in &args.models {
         let path = mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)?;
-        models.push(EncoderModel::load(&path)?);
+        models.push(EncoderModel::load_with(&path, &overrides)?);
     }
     match args.baseline.as_str() {
+        "random" if models[0].normalise.is_some() => {
+            bail!("--baseline random builds a random encoder of the first model's architecture, which a foreign ONNX model does not state; use --baseline none")
+        }
         "random" => models.push(mixco_eval::baseline::random_like(&models[0], 0)?),
         "none" => {}
         b => bail!("--baseline `{b}`: expected random or none"),
@@ -172,6 +255,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         print_table(&report);
         vec![report]
     };
+    if let Some(path) = &args.png {
+        mixco_data::fsutil::write_atomic(path, &chart(&reports))?;
+        println!("wrote {}", path.display());
+    }
     if let Some(path) = &args.json {
         let json = if args.transfer { serde_json::to_string_pretty(&reports)? } else { serde_json::to_string_pretty(&reports[0])? };
         mixco_data::fsutil::write_atomic(path, json.as_bytes())?;

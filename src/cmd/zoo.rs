@@ -96,10 +96,10 @@ struct ImportArgs {
     #[arg(long)]
     input_size: Option<usize>,
     /// Normalisation mean, e.g. 0.485,0.456,0.406 (default: CIFAR-10's for the cifar stem, ImageNet's otherwise).
-    #[arg(long, value_parser = parse_triple)]
+    #[arg(long, value_parser = super::parse_triple)]
     mean: Option<[f32; 3]>,
     /// Normalisation std.
-    #[arg(long, value_parser = parse_triple)]
+    #[arg(long, value_parser = super::parse_triple)]
     std: Option<[f32; 3]>,
     /// Method recorded in the metadata (default: moco-v2 for MoCo checkpoints, imported otherwise).
     #[arg(long)]
@@ -110,11 +110,6 @@ struct ImportArgs {
     /// Print every mapped key (default: a count).
     #[arg(short, long)]
     verbose: bool,
-}
-
-fn parse_triple(s: &str) -> Result<[f32; 3], String> {
-    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| format!("`{s}`: {e}"))?;
-    v.try_into().map_err(|_| format!("`{s}`: expected three comma-separated numbers"))
 }
 
 pub fn run(args: ZooArgs) -> Result<()> {
