@@ -32,12 +32,20 @@ fn standardise(train: &Features, test: &Features) -> (Array2<f64>, Array2<f64>) 
     ((&a - &mean) / &std, (&b - &mean) / &std)
 }
 
-fn fit(x: &Array2<f64>, y: &Array1<usize>, alpha: f64) -> Result<linfa_logistic::MultiFittedLogisticRegression<f64, usize>, ProbeError> {
-    MultiLogisticRegression::default()
-        .alpha(alpha)
-        .max_iterations(200)
-        .fit(&Dataset::new(x.clone(), y.clone()))
-        .map_err(|e| ProbeError(e.to_string()))
+type Fitted = linfa_logistic::MultiFittedLogisticRegression<f64, usize>;
+
+/// Fits from `start` (a neighbouring fit's weights) when given: warm starts
+/// along the L2 grid and into the final refit.
+fn fit(x: &Array2<f64>, y: &Array1<usize>, alpha: f64, start: Option<&Fitted>) -> Result<Fitted, ProbeError> {
+    // 100 L-BFGS iterations, as scikit-learn's default: with warm starts the
+    // accuracy equals 200 cold iterations' (docs/BENCHMARKS.md).
+    let mut params = MultiLogisticRegression::default().alpha(alpha).max_iterations(100);
+    if let Some(m) = start {
+        let mut w = m.params().clone();
+        w.push_row(m.intercept().view()).expect("intercept has one entry per class");
+        params = params.initial_params(w);
+    }
+    params.fit(&Dataset::new(x.clone(), y.clone())).map_err(|e| ProbeError(e.to_string()))
 }
 
 /// (top-1, top-5) of a fitted model.
@@ -71,13 +79,20 @@ pub fn linear_probe(train: &Features, train_y: &[u32], test: &Features, test_y: 
     let (fit_x, fit_y) = (a.select(Axis(0), &kept), y.select(Axis(0), &kept));
     let held_x = a.select(Axis(0), &held);
     let held_y: Vec<u32> = held.iter().map(|&i| train_y[i]).collect();
+    // From the strongest regularisation down, each fit starting from the last.
     let mut grid = Vec::new();
-    for alpha in ALPHAS {
-        let model = fit(&fit_x, &fit_y, alpha)?;
+    let mut fits: Vec<Fitted> = Vec::new();
+    for &alpha in ALPHAS.iter().rev() {
+        let model = fit(&fit_x, &fit_y, alpha, fits.last())?;
         grid.push((alpha, score(&model, &held_x, &held_y).0));
+        fits.push(model);
     }
-    let alpha = grid.iter().fold((ALPHAS[0], -1.0), |best, &(a, acc)| if acc > best.1 { (a, acc) } else { best }).0;
-    let model = fit(&a, &y, alpha)?;
+    grid.reverse();
+    fits.reverse();
+    let best = (0..grid.len()).fold(0, |b, i| if grid[i].1 > grid[b].1 { i } else { b });
+    let alpha = grid[best].0;
+    let same_classes = fits[best].classes().len() == { let mut c: Vec<usize> = y.to_vec(); c.sort_unstable(); c.dedup(); c.len() };
+    let model = fit(&a, &y, alpha, same_classes.then(|| &fits[best]))?;
     let (top1, top5) = score(&model, &b, test_y);
     Ok(ProbeResult { top1, top5, alpha, grid })
 }
