@@ -138,6 +138,13 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     let o = mixco(&[&["eval", ours.to_str().unwrap(), "--baseline", "none"][..], &data, &flags].concat());
     assert!(text(&o).contains("exported by mixco: it normalises inside the graph"), "{}", text(&o));
 
+    // The bundled ONNX Runtime is the CPU build: asking for CUDA is an error, never a silent CPU run.
+    let o = mixco(&[&["eval", ours.to_str().unwrap(), "--baseline", "none", "--no-cache", "--device", "cuda"][..], &data].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("cannot use CUDA device 0") && text(&o).contains("onnxruntime-gpu"), "{}", text(&o));
+    let o = mixco(&[&["eval", ours.to_str().unwrap(), "--device", "tpu"][..], &data].concat());
+    assert!(text(&o).contains("--device `tpu`: expected cpu, cuda or cuda:N"), "{}", text(&o));
+
     let (ja, jb) = (dir.path().join("a.json"), dir.path().join("b.json"));
     let (png, npy) = (dir.path().join("chart.png"), dir.path().join("npy"));
     let o = mixco(&[&["eval", ours.to_str().unwrap(), "--baseline", "none", "--no-cache", "--json", ja.to_str().unwrap()][..], &data].concat());

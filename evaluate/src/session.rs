@@ -28,8 +28,26 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// `name` (a file name) labels errors.
     pub fn from_bytes(name: &str, bytes: &[u8], threads: usize) -> Result<OnnxModel, SessionError> {
+        Self::from_bytes_on(name, bytes, threads, None)
+    }
+
+    /// Like [`from_bytes`](Self::from_bytes), on CUDA device `cuda` when given:
+    /// an error (not a silent CPU fallback) when the loaded ONNX Runtime has
+    /// no CUDA execution provider or no GPU is there.
+    pub fn from_bytes_on(name: &str, bytes: &[u8], threads: usize, cuda: Option<i32>) -> Result<OnnxModel, SessionError> {
         let env = environment()?;
         let mut builder = Session::builder(env).map_err(ort_err(name))?;
+        if let Some(device) = cuda {
+            let ep = ort::ep::CUDA::default().with_device_id(device).build().error_on_failure();
+            builder = builder.with_execution_providers([ep]).map_err(|e| SessionError::Ort {
+                what: name.to_string(),
+                message: format!(
+                    "cannot use CUDA device {device} ({e}); the ONNX Runtime library must be a GPU build \
+                     (pip install onnxruntime-gpu, then point {} at its libonnxruntime.so) and a GPU must be present",
+                    crate::runtime::ENV_VAR
+                ),
+            })?;
+        }
         if threads > 0 {
             builder = builder.with_intra_threads(threads).map_err(|e| ort_err(name)(e.into()))?;
         }

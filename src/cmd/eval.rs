@@ -71,6 +71,22 @@ pub struct EvalArgs {
     /// Also draw the results as a PNG bar chart.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// cpu, or cuda[:N] (ONNX Runtime's CUDA execution provider; needs a GPU build of ONNX Runtime).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+impl EvalArgs {
+    fn cuda_device(&self) -> Result<Option<i32>> {
+        match self.device.as_str() {
+            "cpu" => Ok(None),
+            "cuda" => Ok(Some(0)),
+            d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                Some(n) => Ok(Some(n)),
+                None => bail!("--device `{d}`: expected cpu, cuda or cuda:N"),
+            },
+        }
+    }
 }
 
 
@@ -116,7 +132,7 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
         }
     }
     let (threads, batch) = (args.threads, args.batch_size);
-    let mut onnx = OnnxModel::from_bytes(&model.name, &model.bytes, threads)?;
+    let mut onnx = OnnxModel::from_bytes_on(&model.name, &model.bytes, threads, args.cuda_device()?)?;
     onnx.input = model.input.clone();
     let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(set.len() as u64) } else { indicatif::ProgressBar::hidden() };
     pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
