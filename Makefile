@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 LIBTORCH_DIR = $(shell $(PY) -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
 CARGO  = LIBTORCH="$(LIBTORCH_DIR)" cargo
 
-.PHONY: demo test venv build check-no-torch bench clean
+.PHONY: demo test venv build check-no-torch bench bench-venv bench-torch clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,22 @@ bench: venv
 	$(CARGO) build --release
 	./scripts/bench.sh target/release/mixco
 
+# PyTorch, torchvision and scikit-learn with all their dependencies (~3.5 GB,
+# CUDA libraries included: torch does not import without them), only for the
+# comparisons against the reference implementations; not needed otherwise.
+bench-venv: .venv-bench/.installed
+
+.venv-bench/.installed: requirements-bench.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install -q --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+# mixco against PyTorch (training step, feature extraction) and scikit-learn
+# (linear probe); needs the CIFAR-10 data under $$MIXCO_DATA.
+bench-torch: venv bench-venv
+	$(CARGO) build --release
+	./scripts/bench-torch.sh target/release/mixco
+
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-bench
