@@ -34,6 +34,8 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Pretrained encoders: list, pull, verify, path, import.
     Zoo(cmd::zoo::ZooArgs),
+    /// Draw training logs (loss and kNN curves) as a PNG.
+    Plot(cmd::plot::PlotArgs),
     /// Check that libtorch, CUDA and ONNX Runtime are found and load.
     Doctor,
 }
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Zoo(args) => cmd::zoo::run(args),
+        Command::Plot(args) => cmd::plot::run(args),
         Command::Doctor => cmd::doctor::run(),
     };
     match result {

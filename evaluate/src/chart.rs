@@ -113,6 +113,103 @@ fn small_text(img: &mut RgbImage, x: i64, y: i64, s: &str) {
     }
 }
 
+/// One line: a label and its (x, y) points.
+pub struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A panel of lines sharing axes: `panels` are drawn one below the other,
+/// each with its own title and y range; line `i` has the same colour in
+/// every panel and appears once in the legend.
+pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -> RgbImage {
+    let (left, right, panel_h, gap) = (90u32, 30u32, 220u32, 60u32);
+    let width = 760u32;
+    let labels: Vec<&str> = panels.iter().flat_map(|(_, ls)| ls.iter().map(|l| l.label.as_str())).fold(Vec::new(), |mut v, l| {
+        if !v.contains(&l) {
+            v.push(l);
+        }
+        v
+    });
+    let top = 50u32;
+    let height = top + panels.len() as u32 * (panel_h + gap) + labels.len() as u32 * (GLYPH + 8) + 30;
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    text(&mut img, 20, 14, title, [0, 0, 0]);
+    let xs: Vec<f64> = panels.iter().flat_map(|(_, ls)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0))).collect();
+    let (x0, x1) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };
+    for (p, (name, lines)) in panels.iter().enumerate() {
+        let py = top + p as u32 * (panel_h + gap);
+        let ys: Vec<f64> = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
+        let (mut y0, mut y1) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
+        if !(y0.is_finite() && y1.is_finite()) {
+            continue;
+        }
+        let pad = ((y1 - y0) * 0.1).max(1e-3 * y1.abs().max(1.0));
+        y0 -= pad;
+        y1 += pad;
+        small_text(&mut img, left as i64, py as i64 - 12, name);
+        let to_px = |x: f64, y: f64| {
+            let fx = left as f64 + (x - x0) / (x1 - x0) * (width - left - right) as f64;
+            let fy = (py + panel_h) as f64 - (y - y0) / (y1 - y0) * panel_h as f64;
+            (fx, fy)
+        };
+        for i in 0..=4 {
+            let y = y0 + (y1 - y0) * i as f64 / 4.0;
+            let (_, fy) = to_px(x0, y);
+            rect(&mut img, left, fy as u32, width - right, fy as u32 + 1, [230, 230, 230]);
+            let label = format!("{y:.2}");
+            small_text(&mut img, left as i64 - 8 - label.len() as i64 * 6, fy as i64 - 4, &label);
+        }
+        rect(&mut img, left, py, left + 2, py + panel_h, [0, 0, 0]);
+        rect(&mut img, left, py + panel_h, width - right, py + panel_h + 2, [0, 0, 0]);
+        let xticks = (x1 - x0).round().clamp(1.0, 10.0) as usize;
+        for i in 0..=xticks {
+            let x = x0 + (x1 - x0) * i as f64 / xticks as f64;
+            let (fx, _) = to_px(x, y0);
+            let label = if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { format!("{x:.1}") };
+            small_text(&mut img, fx as i64 - label.len() as i64 * 3, (py + panel_h + 6) as i64, &label);
+        }
+        for line in lines {
+            let c = PALETTE[labels.iter().position(|l| *l == line.label).unwrap_or(0) % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = line.points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| to_px(x, y)).collect();
+            for w in pts.windows(2) {
+                segment(&mut img, w[0], w[1], c);
+            }
+            for &(fx, fy) in &pts {
+                rect(&mut img, (fx as u32).saturating_sub(3), (fy as u32).saturating_sub(3), fx as u32 + 4, fy as u32 + 4, c);
+            }
+        }
+        if p + 1 == panels.len() {
+            small_text(&mut img, (width / 2) as i64 - x_label.len() as i64 * 3, (py + panel_h + 20) as i64, x_label);
+        }
+    }
+    let ly = top + panels.len() as u32 * (panel_h + gap);
+    for (i, l) in labels.iter().enumerate() {
+        let y = ly + i as u32 * (GLYPH + 8);
+        rect(&mut img, left, y, left + GLYPH, y + GLYPH, PALETTE[i % PALETTE.len()]);
+        text(&mut img, (left + GLYPH + 10) as i64, y as i64, l, [0, 0, 0]);
+    }
+    img
+}
+
+/// A 3-pixel-wide segment between two points.
+fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3]) {
+    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+    for i in 0..=steps {
+        let t = i as f64 / steps as f64;
+        let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+        for dy in -1..=1i64 {
+            for dx in -1..=1i64 {
+                let (px, py) = (x as i64 + dx, y as i64 + dy);
+                if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
+                    img.put_pixel(px as u32, py as u32, Rgb(c));
+                }
+            }
+        }
+    }
+}
+
 /// Encodes as PNG.
 pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -149,5 +246,16 @@ mod tests {
         assert!((top..top + h).all(|y| *img.get_pixel(x_missing, y) != orange));
         let png = png_bytes(&img);
         assert_eq!(&png[1..4], b"PNG");
+    }
+
+    #[test]
+    fn lines_pass_through_their_points() {
+        let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points: vec![(0.0, 0.0), (2.0, 1.0)] }])];
+        let img = line_panels("t", "epoch", &panels);
+        // x from 90 to 730, y from 50 + 220 (bottom) up, with 10% padding in y.
+        let blue = Rgb(PALETTE[0]);
+        let (x_mid, y_mid) = (90.0 + 320.0, 50.0 + 220.0 - 110.0);
+        assert_eq!(*img.get_pixel(x_mid as u32, y_mid as u32), blue, "the segment's middle");
+        assert_ne!(*img.get_pixel(x_mid as u32, (y_mid - 30.0) as u32), blue);
     }
 }

@@ -3,6 +3,7 @@ pub mod data;
 pub mod doctor;
 pub mod eval;
 pub mod export;
+pub mod plot;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod zoo;
