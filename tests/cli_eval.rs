@@ -11,24 +11,31 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+const DATA: [&str; 6] = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
+
+/// One epoch of MoCo-v2 on a tiny ResNet-10, exported: (run folder, ONNX file).
+fn tiny_encoder(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let out = dir.join("run");
+    let o = mixco(&[&["train"][..], &DATA, &["--arch", "resnet10", "--width", "4", "--batch-size", "32", "--bn-splits", "2",
+        "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let onnx = dir.join("enc.onnx");
+    let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", onnx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    (out, onnx)
+}
+
 #[test]
 fn eval_reports_the_model_and_the_random_baseline() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let data = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
-    let o = mixco(&[&["train"][..], &data, &["--arch", "resnet10", "--width", "4", "--batch-size", "32", "--bn-splits", "2",
-        "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]].concat());
-    assert!(o.status.success(), "{}", text(&o));
-    let onnx = dir.path().join("enc.onnx");
-    let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", onnx.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (out, onnx) = tiny_encoder(dir.path());
     let json = dir.path().join("eval.json");
     let cache = dir.path().join("cache");
     // The ONNX file and the checkpoint (exported on the fly) give the same
     // numbers, read back from the feature cache after the first run.
     let mut reports = Vec::new();
     for (i, model) in [onnx.clone(), out.join("final.safetensors"), onnx.clone()].iter().enumerate() {
-        let o = mixco(&[&["eval", model.to_str().unwrap()][..], &data, &["--json", json.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]].concat());
+        let o = mixco(&[&["eval", model.to_str().unwrap()][..], &DATA, &["--json", json.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]].concat());
         let t = text(&o);
         assert!(o.status.success(), "{t}");
         // The checkpoint exports to the very same ONNX bytes, so it hits the cache too.
@@ -97,14 +104,8 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     use mixco_export::proto::ModelProto;
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let data = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
-    let o = mixco(&[&["train"][..], &data, &["--arch", "resnet10", "--width", "4", "--batch-size", "32", "--bn-splits", "2",
-        "--queue-size", "64", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()]].concat());
-    assert!(o.status.success(), "{}", text(&o));
-    let ours = dir.path().join("ours.onnx");
-    let o = mixco(&["export", "--onnx", out.join("final.safetensors").to_str().unwrap(), "-o", ours.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    let data = DATA;
+    let (_, ours) = tiny_encoder(dir.path());
 
     let mut m = ModelProto::decode(std::fs::read(&ours).unwrap().as_slice()).unwrap();
     m.metadata_props.clear();
