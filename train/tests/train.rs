@@ -218,3 +218,22 @@ fn short_run_on_synthetic_lowers_the_loss_and_beats_the_random_encoder() {
     assert!(random > 0.12, "random-encoder probe {random}");
     assert!(trained > random + 0.015, "linear probe {random} -> {trained}");
 }
+
+#[test]
+fn mix_weight_ramps_from_zero_over_the_warmup_epochs() {
+    let splits = data();
+    // 64 images, batch 16: 4 steps per epoch; a 2-epoch ramp reaches β at step 7.
+    let cfg = TrainConfig { mix_weight: 0.5, mix_warmup_epochs: 2, ..tiny(Method::MocoV2, true) };
+    let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..9 {
+        seen.push(t.mix_weight());
+        t.train_step().unwrap();
+    }
+    let want = [0.0625, 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.4375, 0.5, 0.5];
+    for (got, want) in seen.iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{seen:?}");
+    }
+    let t = Trainer::new(tiny(Method::MocoV2, true), &splits, Device::Cpu).unwrap();
+    assert_eq!(t.mix_weight(), 1.0, "no ramp by default");
+}
