@@ -73,8 +73,8 @@ pub struct TrainConfig {
     pub knn_train_limit: Option<usize>,
     /// Keep an `epoch-NNNN.safetensors` every N epochs (0 = only last/final).
     pub save_every: usize,
-    /// Channels-last (NHWC) activations where BN statistics are split (MoCo):
-    /// faster convolutions, same results up to rounding.
+    /// Channels-last (NHWC) activations: faster convolutions, same results
+    /// up to rounding.
     pub channels_last: bool,
 }
 
