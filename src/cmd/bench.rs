@@ -58,6 +58,9 @@ enum BenchCommand {
         /// NHWC activations (the trainer's default).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         channels_last: bool,
+        /// Mixed precision (default: on CUDA only).
+        #[arg(long, action = clap::ArgAction::Set)]
+        bf16: Option<bool>,
         #[arg(long, default_value_t = 2)]
         warmup: usize,
         #[arg(long, default_value_t = 10)]
@@ -111,13 +114,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "train")]
-        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, warmup, iters, json } => {
+        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, bf16, warmup, iters, json } => {
             if let Some(t) = threads {
                 mixco_train::tch::set_num_threads(t);
             }
             let device = mixco_train::device::select(&device).map_err(anyhow::Error::msg)?;
             let method = Method::parse(&method).ok_or_else(|| anyhow::anyhow!("--method `{method}`: expected moco-v2 or simclr"))?;
-            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, ..Default::default() };
+            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, bf16, ..Default::default() };
             cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
             let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;
             if json {

@@ -74,6 +74,9 @@ pub struct TrainArgs {
     /// NHWC activations (faster convolutions; same results up to rounding) [default: true]
     #[arg(long, action = clap::ArgAction::Set)]
     channels_last: Option<bool>,
+    /// Mixed precision (bfloat16 convolutions) [default: true on CUDA, false on CPU]
+    #[arg(long, action = clap::ArgAction::Set)]
+    bf16: Option<bool>,
     /// MoCo queue size K.
     #[arg(long)]
     queue_size: Option<usize>,
@@ -125,7 +128,7 @@ impl TrainArgs {
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if self.$f.is_some() { c.$f = self.$f.clone(); } )* };
         }
-        set_opt!(temperature, mix_temperature, input_size, train_limit, knn_train_limit);
+        set_opt!(temperature, mix_temperature, input_size, train_limit, knn_train_limit, bf16);
         if let Some(s) = &self.stem {
             c.stem = match s.as_str() {
                 "cifar" => mixco_model::Stem::Cifar,

@@ -76,6 +76,10 @@ pub struct TrainConfig {
     /// Channels-last (NHWC) activations: faster convolutions, same results
     /// up to rounding.
     pub channels_last: bool,
+    /// Mixed precision: convolutions and activations in bfloat16, parameters,
+    /// batch-norm statistics, head and losses in float32 (default: on CUDA
+    /// only).
+    pub bf16: Option<bool>,
 }
 
 impl Default for TrainConfig {
@@ -110,6 +114,7 @@ impl Default for TrainConfig {
             knn_train_limit: None,
             save_every: 0,
             channels_last: true,
+            bf16: None,
         }
     }
 }
@@ -130,6 +135,10 @@ impl TrainConfig {
     }
 
     /// BN groups actually used: shuffle-BN is MoCo's; SimCLR uses the whole batch.
+    pub fn effective_bf16(&self, device: tch::Device) -> bool {
+        self.bf16.unwrap_or(device.is_cuda())
+    }
+
     pub fn effective_bn_splits(&self) -> usize {
         match self.method {
             Method::MocoV2 => self.bn_splits.max(1),

@@ -151,10 +151,12 @@ impl Trainer {
         tch::manual_seed(cfg.seed as i64);
         let mut query = Encoder::new(&model, device);
         query.backbone.channels_last = cfg.channels_last;
+        query.backbone.bf16 = cfg.effective_bf16(device);
         let (key, queue) = match cfg.method {
             Method::MocoV2 => {
                 let mut key = Encoder::new(&model, device);
                 key.backbone.channels_last = cfg.channels_last;
+                key.backbone.bf16 = cfg.effective_bf16(device);
                 key.store.copy_from(&query.store);
                 (Some(key), Some(Queue::new(cfg.queue_size, cfg.head_dim, device)))
             }

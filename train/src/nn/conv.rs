@@ -20,7 +20,10 @@ impl Conv2d {
         Conv2d { weight, stride: spec.stride as i64, padding: spec.padding as i64 }
     }
 
+    /// Runs in the input's precision: a bfloat16 input gets a bfloat16 copy
+    /// of the (float32) weight, whose gradient flows back to the float32 one.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(&self.weight, None::<Tensor>, [self.stride; 2], [self.padding; 2], [1, 1], 1)
+        let w = if x.kind() == self.weight.kind() { self.weight.shallow_clone() } else { self.weight.to_kind(x.kind()) };
+        x.conv2d(&w, None::<Tensor>, [self.stride; 2], [self.padding; 2], [1, 1], 1)
     }
 }
