@@ -23,6 +23,8 @@ declare -A flags=(
     [mixco-t0.05-warmup]="--method moco-v2 --mixco --mix-temperature 0.05 --mix-warmup-epochs 2"
     [simclr]="--method simclr"
     [simclr-mixco]="--method simclr --mixco"
+    [moco-v2-bf16]="--method moco-v2 --bf16 true"
+    [mixco-t0.2-bf16]="--method moco-v2 --mixco --mix-temperature 0.2 --bf16 true"
 )
 order=(moco-v2 mixco-t0.05 mixco-t0.2 simclr simclr-mixco mixco-t0.1 mixco-t0.5 mixco-t0.2-b0.5
        mixco-t0.2-b0.25 mixco-t0.05-b0.25 mixco-t0.05-warmup)
