@@ -29,14 +29,16 @@ def run(cmd):
 
 
 ours = {"moco-v2": [], "moco-v2 + MixCo": []}
+ours_bf16 = {"moco-v2": [], "moco-v2 + MixCo": []}
 theirs = {"moco-v2": [], "moco-v2 + MixCo": []}
 for r in range(a.rounds):
-    rows = json.loads(run([a.mixco, "bench", "train", "--json", "--device", "cpu", "--threads", str(a.threads),
-                           "--arch", "resnet18", "--width", str(a.width), "--batch-size", str(a.batch_size)]))
-    for row in rows:
-        for k in ours:
-            if row["what"] == f"{k}: full step":
-                ours[k].append(row["images_per_s"])
+    for bf16, into in [("false", ours), ("true", ours_bf16)]:
+        rows = json.loads(run([a.mixco, "bench", "train", "--json", "--device", "cpu", "--threads", str(a.threads), "--bf16", bf16,
+                               "--arch", "resnet18", "--width", str(a.width), "--batch-size", str(a.batch_size)]))
+        for row in rows:
+            for k in into:
+                if row["what"] == f"{k}: full step":
+                    into[k].append(row["images_per_s"])
     for k, flag in [("moco-v2", []), ("moco-v2 + MixCo", ["--mixco"])]:
         best = 0.0
         for w in a.workers.split(","):
@@ -44,15 +46,15 @@ for r in range(a.rounds):
                         "--width", str(a.width), "--batch-size", str(a.batch_size), "--workers", w] + flag)
             best = max(best, json.loads(line)["images_per_s"])
         theirs[k].append(best)
-    print(f"round {r + 1}: mixco {ours}, PyTorch {theirs}", file=sys.stderr)
+    print(f"round {r + 1}: mixco {ours}, mixco bf16 {ours_bf16}, PyTorch {theirs}", file=sys.stderr)
 
 import torch  # noqa: E402  (only for its version)
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print(f"machine: {os.cpu_count()} cores, {cpu}; threads {a.threads}; ResNet-18 width {a.width}, batch {a.batch_size}; "
       f"PyTorch {torch.__version__} (best of DataLoader workers {a.workers}); medians of {a.rounds} alternating rounds")
-print("| step | mixco images/s | PyTorch reference images/s | ratio |")
-print("|---|---|---|---|")
+print("| step | mixco images/s (float32) | mixco images/s (--bf16 true) | PyTorch reference images/s (float32) | ratio float32 | ratio bf16 |")
+print("|---|---|---|---|---|---|")
 for k in ours:
-    m, t = statistics.median(ours[k]), statistics.median(theirs[k])
-    print(f"| {k} | {m:.0f} | {t:.0f} | {m / t:.2f}x |")
+    m, b, t = statistics.median(ours[k]), statistics.median(ours_bf16[k]), statistics.median(theirs[k])
+    print(f"| {k} | {m:.0f} | {b:.0f} | {t:.0f} | {m / t:.2f}x | {b / t:.2f}x |")
