@@ -41,3 +41,26 @@ for setting, rs in rows.items():
         return f"{m:.2f}" + (f" (spread {max(v) - min(v):.2f}: {', '.join(f'{x:.2f}' for x in v)})" if len(v) > 1 else "")
     losses = "; ".join(f"{x['loss']:.2f}" + (f" / {x['mix']:.2f}" if x["mix"] is not None else "") for x in rs if x["loss"] is not None)
     print(f"| {setting} | {', '.join(str(x['seed']) for x in rs)} | {stat('linear')} | {stat('knn')} | {losses} |")
+
+# Transfer: runs/first-point/transfer-NAME.json from `mixco eval RUN/encoder.onnx --transfer --json ...`
+transfers = sorted(glob.glob(f"{out}/transfer-*.json"))
+if transfers:
+    print()
+    print("| encoder | CIFAR-10 linear / kNN | CIFAR-100 sample linear / kNN | Tiny ImageNet sample linear / kNN |")
+    print("|---|---|---|---|")
+    extra = {}
+    for path in transfers:
+        run = os.path.basename(path)[len("transfer-"):-len(".json")]
+        reports = json.load(open(path))
+        cells = {}
+        for rep in reports:
+            for i, res in enumerate(rep["results"]):
+                name = run if i == 0 else res["model"]
+                knn = dict((k, v) for k, v in res["knn_top1"])
+                cells.setdefault(name, {})[rep["dataset"]] = f"{100 * res['linear']['top1']:.2f} / {100 * knn.get(200, float('nan')):.2f}"
+        for name, c in cells.items():
+            (extra if name != run else {}).setdefault(name, c)
+            if name == run:
+                print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")
+    for name, c in extra.items():
+        print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")
