@@ -7,13 +7,13 @@ eval` is compared with in docs/BENCHMARKS.md.
 import argparse
 import json
 import statistics
-import struct
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors_np import read
 
 p = argparse.ArgumentParser()
 p.add_argument("checkpoint")
@@ -24,19 +24,6 @@ p.add_argument("--repeat", type=int, default=5)
 p.add_argument("--channels-last", action="store_true")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    kinds = {"F32": np.float32, "I64": np.int64}
-    tensors = {}
-    for k, v in header.items():
-        s, e = v["data_offsets"]
-        tensors[k] = torch.from_numpy(np.frombuffer(raw[8 + n + s:8 + n + e], dtype=kinds[v["dtype"]]).reshape(v["shape"]).copy())
-    return meta, tensors
 
 
 class Block(nn.Module):
@@ -75,7 +62,7 @@ class ResNet(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
 
-meta, tensors = read_safetensors(a.checkpoint)
+meta, tensors = read(a.checkpoint)
 blocks = {"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}[meta["arch"]]
 model = ResNet(int(meta["width"]), blocks, meta["stem"])
 model.load_state_dict({k: v for k, v in tensors.items() if k in model.state_dict()}, strict=True)

@@ -17,11 +17,14 @@ Prints per checkpoint:
 import argparse
 import json
 import os
-import struct
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches"))
+from safetensors_np import read  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("cifar")
@@ -33,19 +36,6 @@ torch.manual_seed(0)
 
 raw = np.fromfile(os.path.join(a.cifar, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)[: a.n]
 images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
-
-
-def load(path):
-    buf = open(path, "rb").read()
-    n = struct.unpack("<Q", buf[:8])[0]
-    header = json.loads(buf[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    dt = {"F32": np.float32, "I64": np.int64}
-    t = {}
-    for k, v in header.items():
-        s, e = v["data_offsets"]
-        t[k] = torch.from_numpy(np.frombuffer(buf[8 + n + s:8 + n + e], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
-    return meta, t
 
 
 def encoder(t, prefix, depth_blocks, x):
@@ -73,7 +63,7 @@ def encoder(t, prefix, depth_blocks, x):
 
 print(f"{'checkpoint':40} {'T':>5} {'target mass':>11} {'share corr':>10} {'excess CE':>9} {'queue mass':>10} {'cos(q_mix)':>10} {'cos(q)':>7}")
 for path in a.checkpoints:
-    meta, t = load(path)
+    meta, t = read(path)
     blocks = {"resnet10": [1] * 4, "resnet18": [2] * 4, "resnet34": [3, 4, 6, 3]}[meta["arch"]]
     mean = torch.tensor(json.loads(meta["mean"])).view(1, 3, 1, 1)
     std = torch.tensor(json.loads(meta["std"])).view(1, 3, 1, 1)
