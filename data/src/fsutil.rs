@@ -63,6 +63,25 @@ pub fn digest_file<D: digest::Digest>(path: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// `$MIXCO_CACHE/SUB`, else `$XDG_CACHE_HOME/mixco/SUB`, else `~/.cache/mixco/SUB`.
+pub fn cache_dir(sub: &str) -> PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(c) = non_empty("MIXCO_CACHE") {
+        return c.join(sub);
+    }
+    non_empty("XDG_CACHE_HOME")
+        .or_else(|| non_empty("HOME").map(|h| h.join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("mixco")
+        .join(sub)
+}
+
+/// SHA-256 of bytes in memory, as hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 pub fn sha256_file(path: &Path) -> Result<String> {
     digest_file::<sha2::Sha256>(path)
 }

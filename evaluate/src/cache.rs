@@ -10,16 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// `$MIXCO_CACHE/features`, else `$XDG_CACHE_HOME/mixco/features`, else `~/.cache/mixco/features`.
 pub fn default_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("MIXCO_CACHE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("features");
-    }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("mixco")
-        .join("features")
+    mixco_data::fsutil::cache_dir("features")
 }
 
 /// What identifies a set of features.

@@ -23,24 +23,33 @@ const PALETTE: [[u8; 3]; 8] = [
 const SCALE: u32 = 2; // font pixels per glyph pixel
 const GLYPH: u32 = 8 * SCALE;
 
-fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, colour: [u8; 3]) {
+/// One pixel, if it falls inside the image.
+fn dot(img: &mut RgbImage, x: i64, y: i64, colour: [u8; 3]) {
+    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        img.put_pixel(x as u32, y as u32, Rgb(colour));
+    }
+}
+
+/// `s` in the 8x8 font, each glyph pixel `scale` pixels wide, glyphs
+/// `advance` pixels apart; characters the font lacks draw `fallback`.
+fn glyphs(img: &mut RgbImage, x: i64, y: i64, s: &str, colour: [u8; 3], scale: i64, advance: i64, fallback: [u8; 8]) {
     for (i, ch) in s.chars().enumerate() {
-        let glyph = font8x8::BASIC_FONTS.get(ch).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap();
+        let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or(fallback);
         for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits >> col & 1 == 1 {
-                    for dy in 0..SCALE as i64 {
-                        for dx in 0..SCALE as i64 {
-                            let (px, py) = (x + i as i64 * GLYPH as i64 + col * SCALE as i64 + dx, y + row as i64 * SCALE as i64 + dy);
-                            if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
-                                img.put_pixel(px as u32, py as u32, Rgb(colour));
-                            }
-                        }
+            for col in (0..8).filter(|c| bits >> c & 1 == 1) {
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        dot(img, x + i as i64 * advance + col * scale + dx, y + row as i64 * scale + dy, colour);
                     }
                 }
             }
         }
     }
+}
+
+fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, colour: [u8; 3]) {
+    let question = font8x8::BASIC_FONTS.get('?').unwrap();
+    glyphs(img, x, y, s, colour, SCALE as i64, GLYPH as i64, question);
 }
 
 fn rect(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, colour: [u8; 3]) {
@@ -100,17 +109,7 @@ pub fn bar_chart(title: &str, groups: &[String], series: &[Series]) -> RgbImage 
 
 /// 8x8 glyphs at scale 1, drawn 6 px apart (the font leaves the right columns blank).
 fn small_text(img: &mut RgbImage, x: i64, y: i64, s: &str) {
-    for (i, ch) in s.chars().enumerate() {
-        let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or([0; 8]);
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                let (px, py) = (x + i as i64 * 6 + col, y + row as i64);
-                if bits >> col & 1 == 1 && px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
-                    img.put_pixel(px as u32, py as u32, Rgb([40, 40, 40]));
-                }
-            }
-        }
-    }
+    glyphs(img, x, y, s, [40, 40, 40], 1, 6, [0; 8]);
 }
 
 /// One line: a label and its (x, y) points.
@@ -201,10 +200,7 @@ fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3]) {
         let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
         for dy in -1..=1i64 {
             for dx in -1..=1i64 {
-                let (px, py) = (x as i64 + dx, y as i64 + dy);
-                if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
-                    img.put_pixel(px as u32, py as u32, Rgb(c));
-                }
+                dot(img, x as i64 + dx, y as i64 + dy, c);
             }
         }
     }

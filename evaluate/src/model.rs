@@ -46,12 +46,6 @@ pub struct Overrides {
     pub output: Option<String>,
 }
 
-impl Overrides {
-    pub fn is_empty(&self) -> bool {
-        self.input_size.is_none() && self.mean.is_none() && self.std.is_none() && self.output.is_none()
-    }
-}
-
 impl EncoderModel {
     /// Reads an `.onnx` file, or exports a `.safetensors` checkpoint on the fly.
     pub fn load(path: &Path) -> Result<EncoderModel, ModelError> {

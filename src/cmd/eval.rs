@@ -72,20 +72,19 @@ pub struct EvalArgs {
     #[arg(long)]
     png: Option<PathBuf>,
     /// cpu, or cuda[:N] (ONNX Runtime's CUDA execution provider; needs a GPU build of ONNX Runtime).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: EvalDevice,
 }
 
-impl EvalArgs {
-    fn cuda_device(&self) -> Result<Option<i32>> {
-        match self.device.as_str() {
-            "cpu" => Ok(None),
-            "cuda" => Ok(Some(0)),
-            d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-                Some(n) => Ok(Some(n)),
-                None => bail!("--device `{d}`: expected cpu, cuda or cuda:N"),
-            },
-        }
+/// Where ONNX Runtime runs: the CPU, or CUDA device N.
+#[derive(Clone, Copy)]
+struct EvalDevice(Option<i32>);
+
+fn parse_device(d: &str) -> Result<EvalDevice, String> {
+    match d {
+        "cpu" => Ok(EvalDevice(None)),
+        "cuda" => Ok(EvalDevice(Some(0))),
+        _ => d.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(|n| EvalDevice(Some(n))).ok_or_else(|| format!("--device `{d}`: expected cpu, cuda or cuda:N")),
     }
 }
 
@@ -132,7 +131,7 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
         }
     }
     let (threads, batch) = (args.threads, args.batch_size);
-    let mut onnx = OnnxModel::from_bytes_on(&model.name, &model.bytes, threads, args.cuda_device()?)?;
+    let mut onnx = OnnxModel::from_bytes_on(&model.name, &model.bytes, threads, args.device.0)?;
     onnx.input = model.input.clone();
     let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(set.len() as u64) } else { indicatif::ProgressBar::hidden() };
     pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));

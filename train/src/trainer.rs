@@ -149,14 +149,16 @@ impl Trainer {
             std,
         };
         tch::manual_seed(cfg.seed as i64);
-        let mut query = Encoder::new(&model, device);
-        query.backbone.channels_last = cfg.channels_last;
-        query.backbone.bf16 = cfg.effective_bf16(device);
+        let encoder = || {
+            let mut e = Encoder::new(&model, device);
+            e.backbone.channels_last = cfg.channels_last;
+            e.backbone.bf16 = cfg.effective_bf16(device);
+            e
+        };
+        let query = encoder();
         let (key, queue) = match cfg.method {
             Method::MocoV2 => {
-                let mut key = Encoder::new(&model, device);
-                key.backbone.channels_last = cfg.channels_last;
-                key.backbone.bf16 = cfg.effective_bf16(device);
+                let key = encoder();
                 key.store.copy_from(&query.store);
                 (Some(key), Some(Queue::new(cfg.queue_size, cfg.head_dim, device)))
             }

@@ -127,14 +127,9 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     checkpoint.metadata.insert("imported_from".into(), name);
     checkpoint.metadata.insert("imported_layout".into(), layout.into());
-    checkpoint.metadata.insert("source_sha256".into(), mixco_data::fsutil::hex(&sha2_digest(bytes)));
+    checkpoint.metadata.insert("source_sha256".into(), mixco_data::fsutil::sha256_hex(bytes));
     checkpoint.metadata.insert("mixco_version".into(), env!("CARGO_PKG_VERSION").into());
     Ok(Imported { checkpoint, config, layout, mapped, dropped })
-}
-
-fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).to_vec()
 }
 
 /// The state dict inside a checkpoint (under `state_dict` or `model`, or the

@@ -11,14 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// `$MIXCO_CACHE/zoo`, else `$XDG_CACHE_HOME/mixco/zoo`, else `~/.cache/mixco/zoo`.
 pub fn default_cache_dir() -> PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(c) = non_empty("MIXCO_CACHE") {
-        return c.join("zoo");
-    }
-    let base = non_empty("XDG_CACHE_HOME")
-        .or_else(|| non_empty("HOME").map(|h| h.join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("mixco").join("zoo")
+    mixco_data::fsutil::cache_dir("zoo")
 }
 
 pub struct Zoo {
