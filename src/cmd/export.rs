@@ -3,7 +3,7 @@ use clap::Args;
 use mixco_data::fsutil::{hex, read_file, write_atomic};
 use mixco_export::{export, ExportOptions};
 use mixco_model::Checkpoint;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(after_help = "Examples:
@@ -70,7 +70,7 @@ fn verify(args: &ExportArgs, ck: &Checkpoint, model: &mixco_export::Exported) ->
     let mut rng = Rng::new(0x0_11C5);
     for n in [1usize, 7] {
         let images: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform()).collect();
-        let reference = mixco_train::reference::forward(ck, Path::new(&args.checkpoint), &images, n, s, args.head)?;
+        let reference = mixco_train::reference::forward(ck, std::path::Path::new(&args.checkpoint), &images, n, s, args.head)?;
         for (output, want) in reference {
             let (_, got) = onnx.run(&images, n, s, &output)?;
             if got.len() != want.len() {
