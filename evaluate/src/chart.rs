@@ -10,7 +10,8 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
 }
 
-const PALETTE: [[u8; 3]; 8] = [
+// matplotlib's tab10: ten series before a colour repeats.
+const PALETTE: [[u8; 3]; 10] = [
     [31, 119, 180],
     [255, 127, 14],
     [44, 160, 44],
@@ -19,6 +20,8 @@ const PALETTE: [[u8; 3]; 8] = [
     [140, 86, 75],
     [227, 119, 194],
     [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
 ];
 const SCALE: u32 = 2; // font pixels per glyph pixel
 const GLYPH: u32 = 8 * SCALE;

@@ -66,7 +66,8 @@ pub struct TrainArgs {
     #[arg(long)]
     mix_weight: Option<f64>,
     /// MixCo temperature (default 0.05 MoCo, the paper's; 0.5 SimCLR). At 0.05 small encoders
-    /// trained for a few epochs collapse; 0.2 trains normally there (docs/RESULTS.md).
+    /// trained for a few epochs collapse; use 0.1-0.2 or --mix-warmup-epochs there
+    /// (docs/RESULTS.md).
     #[arg(long)]
     mix_temperature: Option<f64>,
     /// Ramp β from 0 to --mix-weight over this many epochs.
