@@ -1,23 +1,16 @@
 """The CIFAR-10 table of docs/RESULTS.md from runs/first-point/eval-*.json:
 one row per setting, seeds pooled (mean and, with two or more seeds, the
-spread max - min), plus each run's wall time and last-epoch losses.
+spread max - min), plus each run's last-epoch losses; then the transfer
+table from runs/first-point/transfer-*.json.
 
     python3 scripts/results_table.py [runs/first-point]
 """
 import glob
 import json
 import os
-import re
 import sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/first-point"
-walls = {}
-if os.path.exists(f"{out}/wall-times.txt"):
-    for line in open(f"{out}/wall-times.txt"):
-        m = re.match(r"(\S+): ([\d.]+) s wall", line.strip())
-        if m:
-            walls[m.group(1)] = float(m.group(2))
-
 rows = {}
 for path in sorted(glob.glob(f"{out}/eval-*.json")):
     run = os.path.basename(path)[len("eval-"):-len(".json")]
@@ -28,7 +21,7 @@ for path in sorted(glob.glob(f"{out}/eval-*.json")):
     last = log[-1] if log else {}
     rows.setdefault(setting, []).append({
         "seed": int(seed), "linear": 100 * r["linear"]["top1"], "knn": 100 * knn.get(200, float("nan")),
-        "wall": walls.get(run), "loss": last.get("loss_contrastive"), "mix": last.get("loss_mix"),
+        "loss": last.get("loss_contrastive"), "mix": last.get("loss_mix"),
     })
 
 print("| setting | seeds | linear top-1 | kNN top-1 (k=200) | last-epoch contrastive / MixCo loss |")
@@ -48,19 +41,16 @@ if transfers:
     print()
     print("| encoder | CIFAR-10 linear / kNN | CIFAR-100 sample linear / kNN | Tiny ImageNet sample linear / kNN |")
     print("|---|---|---|---|")
-    extra = {}
+    # The first model of each report is the run; later ones (a random
+    # baseline) are printed once, after all runs.
+    runs, baselines = {}, {}
     for path in transfers:
         run = os.path.basename(path)[len("transfer-"):-len(".json")]
-        reports = json.load(open(path))
-        cells = {}
-        for rep in reports:
+        for rep in json.load(open(path)):
             for i, res in enumerate(rep["results"]):
-                name = run if i == 0 else res["model"]
+                into, name = (runs, run) if i == 0 else (baselines, res["model"])
                 knn = dict((k, v) for k, v in res["knn_top1"])
-                cells.setdefault(name, {})[rep["dataset"]] = f"{100 * res['linear']['top1']:.2f} / {100 * knn.get(200, float('nan')):.2f}"
-        for name, c in cells.items():
-            (extra if name != run else {}).setdefault(name, c)
-            if name == run:
-                print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")
-    for name, c in extra.items():
+                cells = into.setdefault(name, {})
+                cells.setdefault(rep["dataset"], f"{100 * res['linear']['top1']:.2f} / {100 * knn.get(200, float('nan')):.2f}")
+    for name, c in list(runs.items()) + list(baselines.items()):
         print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")

@@ -1,6 +1,6 @@
 //! An ONNX encoder and what its metadata says about it.
 
-use mixco_data::fsutil::{hex, read_file};
+use mixco_data::fsutil::{read_file, sha256_hex};
 use mixco_export::proto::ModelProto;
 use mixco_model::Checkpoint;
 use prost::Message;
@@ -57,8 +57,7 @@ impl EncoderModel {
         let bytes = read_file(path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if path.extension().is_some_and(|e| e == "safetensors") {
-            use sha2::Digest;
-            let sha = hex(&sha2::Sha256::digest(&bytes));
+            let sha = sha256_hex(&bytes);
             let ck = Checkpoint::encoder_from_bytes(path, &bytes)?;
             let exported = mixco_export::export(&ck, path, &sha, &Default::default())?;
             return Self::from_onnx_with(path, name, exported.bytes, overrides);
@@ -71,7 +70,6 @@ impl EncoderModel {
     }
 
     pub fn from_onnx_with(path: &Path, name: String, bytes: Vec<u8>, ov: &Overrides) -> Result<EncoderModel, ModelError> {
-        use sha2::Digest;
         let invalid = |problem: String| ModelError::Invalid { path: path.into(), problem };
         let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| invalid(format!("not an ONNX model: {e}")))?;
         if proto.graph.is_none() {
@@ -99,7 +97,7 @@ impl EncoderModel {
             None if outputs.len() == 1 => outputs[0].to_string(),
             None => return Err(invalid(format!("several outputs ({}); choose one with --output", outputs.join(", ")))),
         };
-        let sha256 = hex(&sha2::Sha256::digest(&bytes));
+        let sha256 = sha256_hex(&bytes);
         if proto.producer_name == "mixco" || metadata.contains_key("mixco_version") {
             let num = |k: &str| -> Result<usize, ModelError> {
                 metadata.get(k).ok_or_else(|| invalid(format!("ONNX metadata has no `{k}`"))).and_then(|v| v.parse().map_err(|_| invalid(format!("ONNX metadata `{k}` is not a number"))))

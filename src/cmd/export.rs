@@ -1,6 +1,6 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use mixco_data::fsutil::{hex, read_file, write_atomic};
+use mixco_data::fsutil::{read_file, sha256_hex, write_atomic};
 use mixco_export::{export, ExportOptions};
 use mixco_model::Checkpoint;
 use std::path::PathBuf;
@@ -36,12 +36,11 @@ pub struct ExportArgs {
 }
 
 pub fn run(mut args: ExportArgs) -> Result<()> {
-    use sha2::Digest;
     let path = mixco_zoo::resolve(&args.checkpoint, mixco_zoo::FileKind::Checkpoint)?;
     args.checkpoint = path.display().to_string();
     let checkpoint = path;
     let bytes = read_file(&checkpoint)?;
-    let sha = hex(&sha2::Sha256::digest(&bytes));
+    let sha = sha256_hex(&bytes);
     let ck = Checkpoint::encoder_from_bytes(&checkpoint, &bytes)?;
     let t = std::time::Instant::now();
     let model = export(&ck, &checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset })?;
