@@ -1,32 +1,67 @@
-"""The CIFAR-10 table of docs/RESULTS.md from runs/first-point/eval-*.json:
-one row per setting, seeds pooled (mean and, with two or more seeds, the
-spread max - min), plus each run's last-epoch losses; then the transfer
-table from runs/first-point/transfer-*.json.
+"""The CIFAR-10 table of docs/RESULTS.md: one row per setting, seeds pooled
+(mean and, with two or more seeds, the spread max - min), plus each run's
+last-epoch losses; then the transfer table from runs/first-point/transfer-*.json.
 
-    python3 scripts/results_table.py [runs/first-point]
+Rows come from the committed record docs/results/runs.jsonl (one line per
+finished run, so the table outlives runs/, which is not kept) and from the
+eval-*.json files of the runs folder; `--update SESSION` writes the runs
+found there into the record (a run already recorded is replaced).
+
+    python3 scripts/results_table.py [--update SESSION] [runs/first-point]
 """
 import glob
 import json
 import os
+import re
 import sys
 
-out = sys.argv[1] if len(sys.argv) > 1 else "runs/first-point"
-rows = {}
+args = sys.argv[1:]
+session = None
+if args[:1] == ["--update"]:
+    session, args = args[1], args[2:]
+out = args[0] if args else "runs/first-point"
+record_path = "docs/results/runs.jsonl"
+record = [json.loads(l) for l in open(record_path) if l.strip()] if os.path.exists(record_path) else []
+
+walls = {}
+if os.path.exists(f"{out}/wall-times.txt"):
+    for line in open(f"{out}/wall-times.txt"):
+        m = re.match(r"(\S+): ([0-9.]+) s wall", line)
+        if m:
+            walls[m.group(1)] = round(float(m.group(2)))
+
+found = []
 for path in sorted(glob.glob(f"{out}/eval-*.json")):
     run = os.path.basename(path)[len("eval-"):-len(".json")]
-    setting, seed = (run.rsplit("-seed", 1) + ["0"])[:2] if "-seed" in run else (run, "0")
+    setting, seed = run.rsplit("-seed", 1) if re.search(r"-seed\d+$", run) else (run, "0")
     r = json.load(open(path))["results"][0]
     knn = dict((k, v) for k, v in r["knn_top1"])
     log = [json.loads(l) for l in open(f"{out}/{run}/log.jsonl") if l.strip()] if os.path.exists(f"{out}/{run}/log.jsonl") else []
     last = log[-1] if log else {}
-    rows.setdefault(setting, []).append({
-        "seed": int(seed), "linear": 100 * r["linear"]["top1"], "knn": 100 * knn.get(200, float("nan")),
-        "loss": last.get("loss_contrastive"), "mix": last.get("loss_mix"),
+    r2 = lambda v: None if v is None else round(v, 2)
+    found.append({
+        "setting": setting, "seed": int(seed), "linear": round(100 * r["linear"]["top1"], 2),
+        "knn": round(100 * knn.get(200, float("nan")), 2), "loss": r2(last.get("loss_contrastive")),
+        "mix": r2(last.get("loss_mix")), "wall_s": walls.get(run), "session": session or "unrecorded",
     })
+
+key = lambda x: (x["setting"], x["seed"])
+merged = {key(x): x for x in record}
+merged.update({key(x): x for x in found})
+if session is not None:
+    tmp = record_path + ".tmp"
+    with open(tmp, "w") as f:
+        for x in sorted(merged.values(), key=key):
+            f.write(json.dumps(x) + "\n")
+    os.replace(tmp, record_path)
+
+rows = {}
+for x in merged.values():
+    rows.setdefault(x["setting"], []).append(x)
 
 print("| setting | seeds | linear top-1 | kNN top-1 (k=200) | last-epoch contrastive / MixCo loss |")
 print("|---|---|---|---|---|")
-for setting, rs in rows.items():
+for setting, rs in sorted(rows.items()):
     rs.sort(key=lambda x: x["seed"])
     def stat(k):
         v = [x[k] for x in rs]
@@ -54,3 +89,40 @@ if transfers:
                 cells.setdefault(rep["dataset"], f"{100 * res['linear']['top1']:.2f} / {100 * knn.get(200, float('nan')):.2f}")
     for name, c in list(runs.items()) + list(baselines.items()):
         print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")
+
+# Paired differences: the same seed gives both runs the same initial weights
+# and data order, so seed-by-seed differences are the fairer comparison.
+def t_two_sided_p(t, df):
+    """P(|T| > |t|) for Student's t with df degrees of freedom (Simpson's rule)."""
+    from math import exp, lgamma, pi, sqrt
+    c = exp(lgamma((df + 1) / 2) - lgamma(df / 2)) / sqrt(df * pi)
+    f = lambda x: c * (1 + x * x / df) ** (-(df + 1) / 2)
+    n, a = 2000, abs(t)
+    h = a / n
+    area = f(0) + f(a) + sum((4 if i % 2 else 2) * f(i * h) for i in range(1, n))
+    return max(0.0, 1 - 2 * area * h / 3)
+
+
+pairs = [(b, r) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"),
+                             ("moco-v2", "mixco-t0.05-warmup"), ("simclr-10ep-bf16", "simclr-mixco-10ep-bf16"),
+                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")] if b in rows and r in rows]
+if pairs:
+    print()
+    print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
+    print("|---|---|---|---|---|")
+    for b, r in pairs:
+        base = {x["seed"]: x for x in rows[b]}
+        common = sorted(x["seed"] for x in rows[r] if x["seed"] in base)
+        if not common:
+            continue
+        run = {x["seed"]: x for x in rows[r]}
+        d = [run[s]["linear"] - base[s]["linear"] for s in common]
+        dk = [run[s]["knn"] - base[s]["knn"] for s in common]
+        m = sum(d) / len(d)
+        stat = ""
+        if len(d) > 1:
+            sd = (sum((x - m) ** 2 for x in d) / (len(d) - 1)) ** 0.5
+            t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
+            stat = f", t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
+        print(f"| {r} - {b} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
+              f"{m:+.2f}{stat} | {sum(dk) / len(dk):+.2f} |")
