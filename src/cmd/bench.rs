@@ -72,6 +72,9 @@ enum BenchCommand {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(note) = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| busy_note(&l, rayon_threads())) {
+        eprintln!("{note}");
+    }
     match args.command {
         BenchCommand::Data { dataset, repeat } => {
             let source = dataset.source()?;
@@ -146,6 +149,34 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 }
 
+/// A warning when other work already loads the cores (the 1-minute load
+/// average of `/proc/loadavg` at half the cores or more): timings taken then
+/// are not speed measurements, and OpenMP-threaded processes sharing cores
+/// slow each other down several-fold, not two-fold.
+fn busy_note(loadavg: &str, cores: usize) -> Option<String> {
+    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    (load >= 0.5 * cores as f64).then(|| {
+        format!(
+            "warning: the machine is busy (1-minute load {load:.1} on {cores} cores); these timings will not be speed measurements"
+        )
+    })
+}
+
 fn rayon_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_note;
+
+    #[test]
+    fn warns_only_when_the_cores_are_loaded() {
+        assert_eq!(busy_note("0.37 0.12 0.04 1/123 456", 2), None);
+        let note = busy_note("1.96 1.20 0.80 3/130 999", 2).unwrap();
+        assert!(note.contains("load 2.0 on 2 cores"), "{note}");
+        assert!(busy_note("7.9 1 1 1/1 1", 16).is_none());
+        assert_eq!(busy_note("", 2), None);
+        assert_eq!(busy_note("garbage", 2), None);
+    }
 }
