@@ -1,5 +1,6 @@
 """The CIFAR-10 table of docs/RESULTS.md: one row per setting, seeds pooled
-(mean and, with two or more seeds, the spread max - min), plus each run's
+(mean and, with two or more seeds, the sample standard deviation and the
+spread max - min), plus each run's
 last-epoch losses; then the transfer table from runs/first-point/transfer-*.json.
 
 Rows come from the committed record docs/results/runs.jsonl (one line per
@@ -66,7 +67,10 @@ for setting, rs in sorted(rows.items()):
     def stat(k):
         v = [x[k] for x in rs]
         m = sum(v) / len(v)
-        return f"{m:.2f}" + (f" (spread {max(v) - min(v):.2f}: {', '.join(f'{x:.2f}' for x in v)})" if len(v) > 1 else "")
+        if len(v) < 2:
+            return f"{m:.2f}"
+        sd = (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5
+        return f"{m:.2f} ± {sd:.2f} (spread {max(v) - min(v):.2f}: {', '.join(f'{x:.2f}' for x in v)})"
     losses = "; ".join(f"{x['loss']:.2f}" + (f" / {x['mix']:.2f}" if x["mix"] is not None else "") for x in rs if x["loss"] is not None)
     print(f"| {setting} | {', '.join(str(x['seed']) for x in rs)} | {stat('linear')} | {stat('knn')} | {losses} |")
 
