@@ -72,7 +72,7 @@ enum BenchCommand {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(note) = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| busy_note(&l, rayon_threads())) {
+    if let Some(note) = busy_now() {
         eprintln!("{note}");
     }
     match args.command {
@@ -149,16 +149,34 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 }
 
-/// A warning when other work already loads the cores (the 1-minute load
-/// average of `/proc/loadavg` at half the cores or more): timings taken then
-/// are not speed measurements, and OpenMP-threaded processes sharing cores
-/// slow each other down several-fold, not two-fold.
-fn busy_note(loadavg: &str, cores: usize) -> Option<String> {
-    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
-    (load >= 0.5 * cores as f64).then(|| {
-        format!(
-            "warning: the machine is busy (1-minute load {load:.1} on {cores} cores); these timings will not be speed measurements"
-        )
+/// A warning when other work already keeps the cores busy (half or more
+/// of the CPU time over a quarter of a second, from `/proc/stat`): timings
+/// taken then are not speed measurements, and OpenMP-threaded processes
+/// sharing cores slow each other down several-fold, not two-fold. (The load
+/// average lags by a minute, so it warns after the other work has stopped.)
+fn busy_now() -> Option<String> {
+    let before = std::fs::read_to_string("/proc/stat").ok()?;
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let after = std::fs::read_to_string("/proc/stat").ok()?;
+    busy_note(&before, &after)
+}
+
+/// The busy share of all cores between two `/proc/stat` readings, as a
+/// warning when it is 50% or more.
+fn busy_note(before: &str, after: &str) -> Option<String> {
+    // "cpu  user nice system idle iowait irq softirq steal ...": idle + iowait is idle
+    let times = |stat: &str| -> Option<(f64, f64)> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().ok()).collect::<Option<_>>()?;
+        (v.len() >= 5).then(|| (v.iter().take(8).sum(), v[3] + v[4]))
+    };
+    let ((t0, i0), (t1, i1)) = (times(before)?, times(after)?);
+    if t1 <= t0 {
+        return None;
+    }
+    let busy = 1.0 - (i1 - i0) / (t1 - t0);
+    (busy >= 0.5).then(|| {
+        format!("warning: other work keeps the cores {:.0}% busy; these timings will not be speed measurements", busy * 100.0)
     })
 }
 
@@ -171,12 +189,13 @@ mod tests {
     use super::busy_note;
 
     #[test]
-    fn warns_only_when_the_cores_are_loaded() {
-        assert_eq!(busy_note("0.37 0.12 0.04 1/123 456", 2), None);
-        let note = busy_note("1.96 1.20 0.80 3/130 999", 2).unwrap();
-        assert!(note.contains("load 2.0 on 2 cores"), "{note}");
-        assert!(busy_note("7.9 1 1 1/1 1", 16).is_none());
-        assert_eq!(busy_note("", 2), None);
-        assert_eq!(busy_note("garbage", 2), None);
+    fn warns_only_when_the_cores_are_busy() {
+        let at = |user: u64, idle: u64| format!("cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4\n");
+        assert_eq!(busy_note(&at(100, 1000), &at(110, 1090)), None);
+        let note = busy_note(&at(100, 1000), &at(180, 1020)).unwrap();
+        assert!(note.contains("80% busy"), "{note}");
+        assert_eq!(busy_note(&at(100, 1000), &at(100, 1000)), None);
+        assert_eq!(busy_note("", &at(1, 1)), None);
+        assert_eq!(busy_note("cpu  garbage", &at(1, 1)), None);
     }
 }
