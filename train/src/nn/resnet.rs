@@ -140,7 +140,9 @@ mod tests {
             }
             if mode != BnMode::Eval {
                 let cos = gradient_cosine(&ea, &eb);
-                assert!(cos > 0.9999, "{mode:?}: gradients' cosine {cos}");
+                // Usually 1 - 1e-6; a few random nets in a hundred reach 1 - 1e-4
+                // (0.99987 seen in CI); a layout mistake gives far less.
+                assert!(cos > 0.999, "{mode:?}: gradients' cosine {cos}");
             }
         }
     }
@@ -152,6 +154,7 @@ mod tests {
         let flat = |e: &[(String, Tensor, Option<Tensor>)]| Tensor::cat(&e.iter().filter_map(|(_, _, g)| g.as_ref().map(|g| g.flatten(0, -1))).collect::<Vec<_>>(), 0);
         let (ga, gb) = (flat(a), flat(b));
         assert_eq!(gb.kind(), Kind::Float, "float32 gradients");
+        let (ga, gb) = (ga.to_kind(Kind::Double), gb.to_kind(Kind::Double));
         f64::try_from((&ga * &gb).sum(None) / (ga.norm() * gb.norm())).unwrap()
     }
 
