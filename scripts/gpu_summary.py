@@ -30,7 +30,8 @@ def main(out):
             share = f"{r['images_per_s'] / bare:.2f}" if bare and "full step" in r["what"] else ""
             print(f"| {name[6:-5]} | {r['what']} | {r['images_per_s']:.0f} | {share} |")
     print()
-    runs = [d for d in ("moco-v2", "mixco-t0.05", "mixco-t0.2") if os.path.isdir(os.path.join(out, d))]
+    # the run folders are the ones with a training log (names set by gpu-check.sh)
+    runs = sorted(d for d in os.listdir(out) if os.path.isfile(os.path.join(out, d, "log.jsonl")))
     logs = {}
     for d in runs:
         try:

@@ -1,7 +1,7 @@
 """The CIFAR-10 table of docs/RESULTS.md: one row per setting, seeds pooled
 (mean and, with two or more seeds, the sample standard deviation and the
-spread max - min), plus each run's
-last-epoch losses; then the transfer table from runs/first-point/transfer-*.json.
+spread max - min), plus each run's last-epoch losses; then the transfer
+table from runs/first-point/transfer-*.json and the seed-by-seed differences.
 
 Rows come from the committed record docs/results/runs.jsonl (one line per
 finished run, so the table outlives runs/, which is not kept) and from the
@@ -24,6 +24,16 @@ out = args[0] if args else "runs/first-point"
 record_path = "docs/results/runs.jsonl"
 record = [json.loads(l) for l in open(record_path) if l.strip()] if os.path.exists(record_path) else []
 
+def mean_sd(v):
+    """Mean and sample standard deviation (None for one value)."""
+    m = sum(v) / len(v)
+    return m, (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else None
+
+
+def r2(v):
+    return None if v is None else round(v, 2)
+
+
 walls = {}
 if os.path.exists(f"{out}/wall-times.txt"):
     for line in open(f"{out}/wall-times.txt"):
@@ -39,7 +49,6 @@ for path in sorted(glob.glob(f"{out}/eval-*.json")):
     knn = dict((k, v) for k, v in r["knn_top1"])
     log = [json.loads(l) for l in open(f"{out}/{run}/log.jsonl") if l.strip()] if os.path.exists(f"{out}/{run}/log.jsonl") else []
     last = log[-1] if log else {}
-    r2 = lambda v: None if v is None else round(v, 2)
     found.append({
         "setting": setting, "seed": int(seed), "linear": round(100 * r["linear"]["top1"], 2),
         "knn": round(100 * knn.get(200, float("nan")), 2), "loss": r2(last.get("loss_contrastive")),
@@ -66,10 +75,9 @@ for setting, rs in sorted(rows.items()):
     rs.sort(key=lambda x: x["seed"])
     def stat(k):
         v = [x[k] for x in rs]
-        m = sum(v) / len(v)
-        if len(v) < 2:
+        m, sd = mean_sd(v)
+        if sd is None:
             return f"{m:.2f}"
-        sd = (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5
         return f"{m:.2f} ± {sd:.2f} (spread {max(v) - min(v):.2f}: {', '.join(f'{x:.2f}' for x in v)})"
     losses = "; ".join(f"{x['loss']:.2f}" + (f" / {x['mix']:.2f}" if x["mix"] is not None else "") for x in rs if x["loss"] is not None)
     print(f"| {setting} | {', '.join(str(x['seed']) for x in rs)} | {stat('linear')} | {stat('knn')} | {losses} |")
@@ -122,10 +130,9 @@ if pairs:
         run = {x["seed"]: x for x in rows[r]}
         d = [run[s]["linear"] - base[s]["linear"] for s in common]
         dk = [run[s]["knn"] - base[s]["knn"] for s in common]
-        m = sum(d) / len(d)
+        m, sd = mean_sd(d)
         stat = ""
-        if len(d) > 1:
-            sd = (sum((x - m) ** 2 for x in d) / (len(d) - 1)) ** 0.5
+        if sd is not None:
             t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
             stat = f", t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
         print(f"| {r} - {b} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
