@@ -144,3 +144,55 @@ impl EncoderModel {
         }
     }
 }
+
+/// Labels for models named on the command line: the file name, with as many
+/// parent folders as it takes to tell apart files of the same name
+/// (`a/encoder.onnx`, `b/encoder.onnx`); reports and charts match models by label.
+pub fn distinct_labels(paths: &[PathBuf]) -> Vec<String> {
+    use std::path::Component;
+    let parts: Vec<Vec<String>> = paths
+        .iter()
+        .map(|p| p.components().rev().filter_map(|c| if let Component::Normal(s) = c { Some(s.to_string_lossy().into_owned()) } else { None }).collect())
+        .collect();
+    let label = |i: usize, depth: usize| parts[i][..depth.min(parts[i].len())].iter().rev().cloned().collect::<Vec<_>>().join("/");
+    let mut depth = vec![1; paths.len()];
+    let mut labels: Vec<String> = (0..paths.len()).map(|i| label(i, 1)).collect();
+    loop {
+        let clashing: Vec<usize> = (0..labels.len()).filter(|&i| depth[i] < parts[i].len() && labels.iter().enumerate().any(|(j, l)| j != i && *l == labels[i])).collect();
+        if clashing.is_empty() {
+            break;
+        }
+        for i in clashing {
+            depth[i] += 1;
+            labels[i] = label(i, depth[i]);
+        }
+    }
+    // The same file twice: number the repeats.
+    let base = labels.clone();
+    for i in 1..labels.len() {
+        let repeats = base[..i].iter().filter(|l| **l == base[i]).count();
+        if repeats > 0 {
+            labels[i] = format!("{} ({})", base[i], repeats + 1);
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_labels;
+    use std::path::PathBuf;
+
+    fn labels(paths: &[&str]) -> Vec<String> {
+        distinct_labels(&paths.iter().map(PathBuf::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn file_names_stay_short_unless_they_clash() {
+        assert_eq!(labels(&["runs/a/moco.onnx", "/tmp/simclr.onnx"]), ["moco.onnx", "simclr.onnx"]);
+        assert_eq!(labels(&["runs/a/encoder.onnx", "runs/b/encoder.onnx", "x.onnx"]), ["a/encoder.onnx", "b/encoder.onnx", "x.onnx"]);
+        assert_eq!(labels(&["p/a/run/encoder.onnx", "q/b/run/encoder.onnx"]), ["a/run/encoder.onnx", "b/run/encoder.onnx"]);
+        assert_eq!(labels(&["encoder.onnx", "runs/a/encoder.onnx"]), ["encoder.onnx", "a/encoder.onnx"]);
+        assert_eq!(labels(&["./m.onnx", "m.onnx", "m.onnx"]), ["m.onnx", "m.onnx (2)", "m.onnx (3)"]);
+    }
+}

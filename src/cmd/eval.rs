@@ -229,10 +229,12 @@ fn chart(reports: &[Report]) -> Vec<u8> {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let overrides = Overrides { input_size: args.input_size, mean: args.mean, std: args.std, output: args.output.clone() };
+    let paths = args.models.iter().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)).collect::<Result<Vec<_>, _>>()?;
     let mut models = Vec::new();
-    for spec in &args.models {
-        let path = mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)?;
-        models.push(EncoderModel::load_with(&path, &overrides)?);
+    for (path, label) in paths.iter().zip(mixco_eval::model::distinct_labels(&paths)) {
+        let mut model = EncoderModel::load_with(path, &overrides)?;
+        model.name = label;
+        models.push(model);
     }
     match args.baseline.as_str() {
         "random" if models[0].normalise.is_some() => {
