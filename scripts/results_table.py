@@ -6,7 +6,8 @@ table from runs/first-point/transfer-*.json and the seed-by-seed differences.
 Rows come from the committed record docs/results/runs.jsonl (one line per
 finished run, so the table outlives runs/, which is not kept) and from the
 eval-*.json files of the runs folder; `--update SESSION` writes the runs
-found there into the record (a run already recorded is replaced).
+found there into the record (a run recorded with other numbers is replaced;
+one recorded with the same numbers keeps its entry, session included).
 
     python3 scripts/results_table.py [--update SESSION] [runs/first-point]
 """
@@ -37,9 +38,10 @@ def r2(v):
 walls = {}
 if os.path.exists(f"{out}/wall-times.txt"):
     for line in open(f"{out}/wall-times.txt"):
-        m = re.match(r"(\S+): ([0-9.]+) s wall", line)
+        # "NAME: S s wall", or "NAME (resumed ...): S s wall" for the rest of a stopped run
+        m = re.match(r"(\S+)(?: \([^)]*\))?: ([0-9.]+) s wall", line)
         if m:
-            walls[m.group(1)] = round(float(m.group(2)))
+            walls[m.group(1)] = walls.get(m.group(1), 0) + round(float(m.group(2)))
 
 found = []
 for path in sorted(glob.glob(f"{out}/eval-*.json")):
@@ -57,7 +59,8 @@ for path in sorted(glob.glob(f"{out}/eval-*.json")):
 
 key = lambda x: (x["setting"], x["seed"])
 merged = {key(x): x for x in record}
-merged.update({key(x): x for x in found})
+same = lambda a, b: (a["linear"], a["knn"]) == (b["linear"], b["knn"])
+merged.update({key(x): x for x in found if not (key(x) in merged and same(merged[key(x)], x))})
 if session is not None:
     tmp = record_path + ".tmp"
     with open(tmp, "w") as f:
@@ -115,19 +118,22 @@ def t_two_sided_p(t, df):
     return max(0.0, 1 - 2 * area * h / 3)
 
 
+# "A|B" pools settings that differ only in precision (each seed ran in one of them).
+pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
 pairs = [(b, r) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"),
-                             ("moco-v2", "mixco-t0.05-warmup"), ("simclr-10ep-bf16", "simclr-mixco-10ep-bf16"),
-                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")] if b in rows and r in rows]
+                             ("moco-v2", "mixco-t0.05-warmup"), ("moco-v2", "mixco-t0.2-b0.25"),
+                             ("simclr-10ep-bf16|simclr-10ep", "simclr-mixco-10ep-bf16|simclr-mixco-10ep"),
+                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")] if pooled(b) and pooled(r)]
 if pairs:
     print()
     print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
     print("|---|---|---|---|---|")
     for b, r in pairs:
-        base = {x["seed"]: x for x in rows[b]}
-        common = sorted(x["seed"] for x in rows[r] if x["seed"] in base)
+        base = {x["seed"]: x for x in pooled(b)}
+        run = {x["seed"]: x for x in pooled(r)}
+        common = sorted(s for s in run if s in base)
         if not common:
             continue
-        run = {x["seed"]: x for x in rows[r]}
         d = [run[s]["linear"] - base[s]["linear"] for s in common]
         dk = [run[s]["knn"] - base[s]["knn"] for s in common]
         m, sd = mean_sd(d)
@@ -135,5 +141,5 @@ if pairs:
         if sd is not None:
             t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
             stat = f", t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
-        print(f"| {r} - {b} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
+        print(f"| {r.replace('|', ' / ')} - {b.replace('|', ' / ')} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
               f"{m:+.2f}{stat} | {sum(dk) / len(dk):+.2f} |")
