@@ -120,7 +120,7 @@ def t_two_sided_p(t, df):
 
 # "A|B" pools settings that differ only in precision (each seed ran in one of them).
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
-pairs = [(b, r) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"),
+pairs = [(b, r) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
                              ("moco-v2", "mixco-t0.05-warmup"), ("moco-v2", "mixco-t0.2-b0.5"), ("moco-v2", "mixco-t0.2-b0.25"),
                              ("simclr-10ep-bf16|simclr-10ep", "simclr-mixco-10ep-bf16|simclr-mixco-10ep"),
                              ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")] if pooled(b) and pooled(r)]
