@@ -120,17 +120,18 @@ def t_two_sided_p(t, df):
 
 # "A|B" pools settings that differ only in precision (each seed ran in one of them).
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
-pairs = [(b, r) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
+pairs = [(b, r, pooled(b), pooled(r)) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
                              ("moco-v2", "mixco-t0.05-warmup"), ("moco-v2", "mixco-t0.2-b0.5"), ("moco-v2", "mixco-t0.2-b0.25"),
                              ("simclr-10ep-bf16|simclr-10ep", "simclr-mixco-10ep-bf16|simclr-mixco-10ep"),
-                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")] if pooled(b) and pooled(r)]
+                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")]]
+pairs = [p for p in pairs if p[2] and p[3]]
 if pairs:
     print()
     print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
     print("|---|---|---|---|---|")
-    for b, r in pairs:
-        base = {x["seed"]: x for x in pooled(b)}
-        run = {x["seed"]: x for x in pooled(r)}
+    for b, r, base_rows, run_rows in pairs:
+        base = {x["seed"]: x for x in base_rows}
+        run = {x["seed"]: x for x in run_rows}
         common = sorted(s for s in run if s in base)
         if not common:
             continue
