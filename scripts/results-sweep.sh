@@ -29,6 +29,8 @@ declare -A flags=(
     # longer budgets; bf16 is faster on AMD Zen 4 (1.8x), slower on Intel Xeon without AMX (0.8-0.9x)
     [simclr-10ep]="--method simclr --epochs 10"
     [simclr-mixco-10ep]="--method simclr --mixco --epochs 10"
+    [moco-v2-10ep]="--method moco-v2 --epochs 10"
+    [mixco-t0.2-10ep]="--method moco-v2 --mixco --mix-temperature 0.2 --epochs 10"
     [moco-v2-10ep-bf16]="--method moco-v2 --bf16 true --epochs 10"
     [mixco-t0.2-10ep-bf16]="--method moco-v2 --mixco --mix-temperature 0.2 --bf16 true --epochs 10"
     [simclr-10ep-bf16]="--method simclr --bf16 true --epochs 10"

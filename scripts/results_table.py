@@ -1,13 +1,16 @@
 """The CIFAR-10 table of docs/RESULTS.md: one row per setting, seeds pooled
 (mean and, with two or more seeds, the sample standard deviation and the
 spread max - min), plus each run's last-epoch losses; then the transfer
-table from runs/first-point/transfer-*.json and the seed-by-seed differences.
+table (runs with a runs/first-point/transfer-RUN.json), and, for each MixCo
+setting against its baseline, the seed-by-seed differences, a test of the
+seed spreads (three or more seeds) and the transfer differences.
 
 Rows come from the committed record docs/results/runs.jsonl (one line per
 finished run, so the table outlives runs/, which is not kept) and from the
 eval-*.json files of the runs folder; `--update SESSION` writes the runs
 found there into the record (a run recorded with other numbers is replaced;
-one recorded with the same numbers keeps its entry, session included).
+one recorded with the same numbers keeps its entry, session included, and
+gains the transfer numbers found).
 
     python3 scripts/results_table.py [--update SESSION] [runs/first-point]
 """
@@ -51,16 +54,31 @@ for path in sorted(glob.glob(f"{out}/eval-*.json")):
     knn = dict((k, v) for k, v in r["knn_top1"])
     log = [json.loads(l) for l in open(f"{out}/{run}/log.jsonl") if l.strip()] if os.path.exists(f"{out}/{run}/log.jsonl") else []
     last = log[-1] if log else {}
+    # Transfer linear / kNN top-1 from transfer-RUN.json, kept in the record too
+    transfer = {}
+    if os.path.exists(f"{out}/transfer-{run}.json"):
+        for rep in json.load(open(f"{out}/transfer-{run}.json")):
+            if rep["dataset"] != "cifar10":
+                res = rep["results"][0]
+                tk = dict((k, v) for k, v in res["knn_top1"])
+                transfer[rep["dataset"]] = [round(100 * res["linear"]["top1"], 2), round(100 * tk.get(200, float("nan")), 2)]
     found.append({
         "setting": setting, "seed": int(seed), "linear": round(100 * r["linear"]["top1"], 2),
         "knn": round(100 * knn.get(200, float("nan")), 2), "loss": r2(last.get("loss_contrastive")),
         "mix": r2(last.get("loss_mix")), "wall_s": walls.get(run), "session": session or "unrecorded",
     })
+    if transfer:
+        found[-1]["transfer"] = transfer
 
 key = lambda x: (x["setting"], x["seed"])
 merged = {key(x): x for x in record}
 same = lambda a, b: (a["linear"], a["knn"]) == (b["linear"], b["knn"])
-merged.update({key(x): x for x in found if not (key(x) in merged and same(merged[key(x)], x))})
+for x in found:
+    if key(x) in merged and same(merged[key(x)], x):
+        if "transfer" in x:
+            merged[key(x)]["transfer"] = x["transfer"]
+    else:
+        merged[key(x)] = x
 if session is not None:
     tmp = record_path + ".tmp"
     with open(tmp, "w") as f:
@@ -85,25 +103,27 @@ for setting, rs in sorted(rows.items()):
     losses = "; ".join(f"{x['loss']:.2f}" + (f" / {x['mix']:.2f}" if x["mix"] is not None else "") for x in rs if x["loss"] is not None)
     print(f"| {setting} | {', '.join(str(x['seed']) for x in rs)} | {stat('linear')} | {stat('knn')} | {losses} |")
 
-# Transfer: runs/first-point/transfer-NAME.json from `mixco eval RUN/encoder.onnx --transfer --json ...`
-transfers = sorted(glob.glob(f"{out}/transfer-*.json"))
-if transfers:
+# Transfer: the record's runs with transfer numbers (from `mixco eval RUN/encoder.onnx
+# --transfer --json transfer-RUN.json`); other models of those reports (a random
+# baseline) are printed once, after the runs, while their files are there.
+run_name = lambda x: x["setting"] + (f"-seed{x['seed']}" if x["seed"] else "")
+with_transfer = sorted((x for x in merged.values() if "transfer" in x), key=key)
+baselines = {}
+for path in sorted(glob.glob(f"{out}/transfer-*.json")):
+    for rep in json.load(open(path)):
+        for res in rep["results"][1:]:
+            knn = dict((k, v) for k, v in res["knn_top1"])
+            baselines.setdefault(res["model"], {}).setdefault(rep["dataset"], [100 * res["linear"]["top1"], 100 * knn.get(200, float("nan"))])
+if with_transfer:
     print()
     print("| encoder | CIFAR-10 linear / kNN | CIFAR-100 sample linear / kNN | Tiny ImageNet sample linear / kNN |")
     print("|---|---|---|---|")
-    # The first model of each report is the run; later ones (a random
-    # baseline) are printed once, after all runs.
-    runs, baselines = {}, {}
-    for path in transfers:
-        run = os.path.basename(path)[len("transfer-"):-len(".json")]
-        for rep in json.load(open(path)):
-            for i, res in enumerate(rep["results"]):
-                into, name = (runs, run) if i == 0 else (baselines, res["model"])
-                knn = dict((k, v) for k, v in res["knn_top1"])
-                cells = into.setdefault(name, {})
-                cells.setdefault(rep["dataset"], f"{100 * res['linear']['top1']:.2f} / {100 * knn.get(200, float('nan')):.2f}")
-    for name, c in list(runs.items()) + list(baselines.items()):
-        print(f"| {name} | {c.get('cifar10', '-')} | {c.get('cifar100', '-')} | {c.get('tinyimagenet', '-')} |")
+    cell = lambda v: f"{v[0]:.2f} / {v[1]:.2f}" if v else "-"
+    for x in with_transfer:
+        t = x["transfer"]
+        print(f"| {run_name(x)} | {cell([x['linear'], x['knn']])} | {cell(t.get('cifar100'))} | {cell(t.get('tinyimagenet'))} |")
+    for name, c in baselines.items():
+        print(f"| {name} | {cell(c.get('cifar10'))} | {cell(c.get('cifar100'))} | {cell(c.get('tinyimagenet'))} |")
 
 # Paired differences: the same seed gives both runs the same initial weights
 # and data order, so seed-by-seed differences are the fairer comparison.
@@ -123,8 +143,9 @@ pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
 pairs = [(b, r, pooled(b), pooled(r)) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
                              ("moco-v2", "mixco-t0.05-warmup"), ("moco-v2", "mixco-t0.2-b0.5"), ("moco-v2", "mixco-t0.2-b0.25"),
                              ("simclr-10ep-bf16|simclr-10ep", "simclr-mixco-10ep-bf16|simclr-mixco-10ep"),
-                             ("moco-v2-10ep-bf16", "mixco-t0.2-10ep-bf16")]]
+                             ("moco-v2-10ep-bf16|moco-v2-10ep", "mixco-t0.2-10ep-bf16|mixco-t0.2-10ep")]]
 pairs = [p for p in pairs if p[2] and p[3]]
+label = lambda b, r: f"{r.replace('|', ' / ')} - {b.replace('|', ' / ')}"
 if pairs:
     print()
     print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
@@ -142,5 +163,42 @@ if pairs:
         if sd is not None:
             t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
             stat = f", t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
-        print(f"| {r.replace('|', ' / ')} - {b.replace('|', ' / ')} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
+        print(f"| {label(b, r)} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
               f"{m:+.2f}{stat} | {sum(dk) / len(dk):+.2f} |")
+
+# Spread: is one setting's seed-to-seed spread smaller than the other's? With
+# paired runs the Pitman-Morgan test: the variances are equal exactly when
+# the sum and the difference of each pair are uncorrelated (t on n - 2 df).
+def seeds_of(base_rows, run_rows):
+    base = {x["seed"]: x for x in base_rows}
+    run = {x["seed"]: x for x in run_rows}
+    return [(base[s], run[s]) for s in sorted(run) if s in base]
+
+
+spread = [(b, r, seeds_of(br, rr)) for b, r, br, rr in pairs if len(seeds_of(br, rr)) >= 3]
+if spread:
+    print()
+    print("| MixCo run vs baseline, same seeds | seeds | linear sd: baseline, MixCo | correlation of the pair | Pitman-Morgan t, two-sided p |")
+    print("|---|---|---|---|---|")
+    for b, r, sp in spread:
+        x = [p[0]["linear"] for p in sp]
+        y = [p[1]["linear"] for p in sp]
+        corr = lambda u, v: (sum((a - mean_sd(u)[0]) * (c - mean_sd(v)[0]) for a, c in zip(u, v))
+                             / ((len(u) - 1) * mean_sd(u)[1] * mean_sd(v)[1]))
+        rho = corr([a + c for a, c in zip(x, y)], [c - a for a, c in zip(x, y)])
+        t = rho * (len(sp) - 2) ** 0.5 / (1 - rho * rho) ** 0.5
+        print(f"| {label(b, r)} | {len(sp)} | {mean_sd(x)[1]:.2f}, {mean_sd(y)[1]:.2f} | {corr(x, y):+.2f} | "
+              f"{t:.2f} (df {len(sp) - 2}), p {t_two_sided_p(t, len(sp) - 2):.3f} |")
+
+# Transfer, seed for seed: linear top-1 differences on the samples.
+tpairs = [(b, r, [p for p in seeds_of(br, rr) if "transfer" in p[0] and "transfer" in p[1]]) for b, r, br, rr in pairs]
+tpairs = [p for p in tpairs if p[2]]
+if tpairs:
+    print()
+    print("| MixCo run - baseline, same seeds | seeds | CIFAR-100 sample linear: differences, mean | Tiny ImageNet sample linear: differences, mean |")
+    print("|---|---|---|---|")
+    for b, r, sp in tpairs:
+        def diffs(ds):
+            d = [p[1]["transfer"][ds][0] - p[0]["transfer"][ds][0] for p in sp if ds in p[0]["transfer"] and ds in p[1]["transfer"]]
+            return f"{', '.join(f'{x:+.2f}' for x in d)}; {sum(d) / len(d):+.2f}" if d else "-"
+        print(f"| {label(b, r)} | {', '.join(str(p[0]['seed']) for p in sp)} | {diffs('cifar100')} | {diffs('tinyimagenet')} |")
