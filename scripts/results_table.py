@@ -138,6 +138,15 @@ def t_two_sided_p(t, df):
     return max(0.0, 1 - 2 * area * h / 3)
 
 
+def paired_t(d):
+    """Mean difference and, for two or more, the paired t-test."""
+    m, sd = mean_sd(d)
+    if sd is None:
+        return f"{m:+.2f}"
+    t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
+    return f"{m:+.2f}, t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
+
+
 # "A|B" pools settings that differ only in precision (each seed ran in one of them).
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
 pairs = [(b, r, pooled(b), pooled(r)) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
@@ -158,13 +167,8 @@ if pairs:
             continue
         d = [run[s]["linear"] - base[s]["linear"] for s in common]
         dk = [run[s]["knn"] - base[s]["knn"] for s in common]
-        m, sd = mean_sd(d)
-        stat = ""
-        if sd is not None:
-            t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
-            stat = f", t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
         print(f"| {label(b, r)} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
-              f"{m:+.2f}{stat} | {sum(dk) / len(dk):+.2f} |")
+              f"{paired_t(d)} | {sum(dk) / len(dk):+.2f} |")
 
 # Spread: is one setting's seed-to-seed spread smaller than the other's? With
 # paired runs the Pitman-Morgan test: the variances are equal exactly when
@@ -195,10 +199,10 @@ tpairs = [(b, r, [p for p in seeds_of(br, rr) if "transfer" in p[0] and "transfe
 tpairs = [p for p in tpairs if p[2]]
 if tpairs:
     print()
-    print("| MixCo run - baseline, same seeds | seeds | CIFAR-100 sample linear: differences, mean | Tiny ImageNet sample linear: differences, mean |")
+    print("| MixCo run - baseline, same seeds | seeds | CIFAR-100 sample linear: differences; mean, paired t | Tiny ImageNet sample linear: differences; mean, paired t |")
     print("|---|---|---|---|")
     for b, r, sp in tpairs:
         def diffs(ds):
             d = [p[1]["transfer"][ds][0] - p[0]["transfer"][ds][0] for p in sp if ds in p[0]["transfer"] and ds in p[1]["transfer"]]
-            return f"{', '.join(f'{x:+.2f}' for x in d)}; {sum(d) / len(d):+.2f}" if d else "-"
+            return f"{', '.join(f'{x:+.2f}' for x in d)}; {paired_t(d)}" if d else "-"
         print(f"| {label(b, r)} | {', '.join(str(p[0]['seed']) for p in sp)} | {diffs('cifar100')} | {diffs('tinyimagenet')} |")
