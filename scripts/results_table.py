@@ -143,7 +143,9 @@ def paired_t(d):
     m, sd = mean_sd(d)
     if sd is None:
         return f"{m:+.2f}"
-    t = m / (sd / len(d) ** 0.5) if sd > 0 else float("inf")
+    if sd == 0:
+        return f"{m:+.2f} (no spread)"
+    t = m / (sd / len(d) ** 0.5)
     return f"{m:+.2f}, t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
 
 
@@ -189,8 +191,11 @@ if spread:
         y = [p[1]["linear"] for p in sp]
         corr = lambda u, v: (sum((a - mean_sd(u)[0]) * (c - mean_sd(v)[0]) for a, c in zip(u, v))
                              / ((len(u) - 1) * mean_sd(u)[1] * mean_sd(v)[1]))
-        rho = corr([a + c for a, c in zip(x, y)], [c - a for a, c in zip(x, y)])
-        t = rho * (len(sp) - 2) ** 0.5 / (1 - rho * rho) ** 0.5
+        sums, gaps = [a + c for a, c in zip(x, y)], [c - a for a, c in zip(x, y)]
+        if min(mean_sd(v)[1] for v in (x, y, sums, gaps)) == 0:
+            continue
+        rho = corr(sums, gaps)
+        t = rho * (len(sp) - 2) ** 0.5 / max(1e-12, 1 - rho * rho) ** 0.5
         print(f"| {label(b, r)} | {len(sp)} | {mean_sd(x)[1]:.2f}, {mean_sd(y)[1]:.2f} | {corr(x, y):+.2f} | "
               f"{t:.2f} (df {len(sp) - 2}), p {t_two_sided_p(t, len(sp) - 2):.3f} |")
 
