@@ -149,6 +149,13 @@ def paired_t(d):
     return f"{m:+.2f}, t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
 
 
+def seeds_of(base_rows, run_rows):
+    """The (baseline, MixCo) runs of each seed both have, by seed."""
+    base = {x["seed"]: x for x in base_rows}
+    run = {x["seed"]: x for x in run_rows}
+    return [(base[s], run[s]) for s in sorted(run) if s in base]
+
+
 # "A|B" pools settings that differ only in precision (each seed ran in one of them).
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
 pairs = [(b, r, pooled(b), pooled(r)) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
@@ -162,25 +169,17 @@ if pairs:
     print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
     print("|---|---|---|---|---|")
     for b, r, base_rows, run_rows in pairs:
-        base = {x["seed"]: x for x in base_rows}
-        run = {x["seed"]: x for x in run_rows}
-        common = sorted(s for s in run if s in base)
-        if not common:
+        sp = seeds_of(base_rows, run_rows)
+        if not sp:
             continue
-        d = [run[s]["linear"] - base[s]["linear"] for s in common]
-        dk = [run[s]["knn"] - base[s]["knn"] for s in common]
-        print(f"| {label(b, r)} | {', '.join(map(str, common))} | {', '.join(f'{x:+.2f}' for x in d)} | "
+        d = [y["linear"] - x["linear"] for x, y in sp]
+        dk = [y["knn"] - x["knn"] for x, y in sp]
+        print(f"| {label(b, r)} | {', '.join(str(x['seed']) for x, _ in sp)} | {', '.join(f'{x:+.2f}' for x in d)} | "
               f"{paired_t(d)} | {sum(dk) / len(dk):+.2f} |")
 
 # Spread: is one setting's seed-to-seed spread smaller than the other's? With
 # paired runs the Pitman-Morgan test: the variances are equal exactly when
 # the sum and the difference of each pair are uncorrelated (t on n - 2 df).
-def seeds_of(base_rows, run_rows):
-    base = {x["seed"]: x for x in base_rows}
-    run = {x["seed"]: x for x in run_rows}
-    return [(base[s], run[s]) for s in sorted(run) if s in base]
-
-
 spread = [(b, r, seeds_of(br, rr)) for b, r, br, rr in pairs if len(seeds_of(br, rr)) >= 3]
 if spread:
     print()
