@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from statistics import correlation
 
 args = sys.argv[1:]
 session = None
@@ -38,6 +39,12 @@ def r2(v):
     return None if v is None else round(v, 2)
 
 
+def top1(res):
+    """Linear and kNN (k = 200) top-1 in percent of one model's result in a `mixco eval` report."""
+    knn = dict(res["knn_top1"])
+    return [round(100 * res["linear"]["top1"], 2), round(100 * knn.get(200, float("nan")), 2)]
+
+
 walls = {}
 if os.path.exists(f"{out}/wall-times.txt"):
     for line in open(f"{out}/wall-times.txt"):
@@ -50,8 +57,7 @@ found = []
 for path in sorted(glob.glob(f"{out}/eval-*.json")):
     run = os.path.basename(path)[len("eval-"):-len(".json")]
     setting, seed = run.rsplit("-seed", 1) if re.search(r"-seed\d+$", run) else (run, "0")
-    r = json.load(open(path))["results"][0]
-    knn = dict((k, v) for k, v in r["knn_top1"])
+    linear, knn = top1(json.load(open(path))["results"][0])
     log = [json.loads(l) for l in open(f"{out}/{run}/log.jsonl") if l.strip()] if os.path.exists(f"{out}/{run}/log.jsonl") else []
     last = log[-1] if log else {}
     # Transfer linear / kNN top-1 from transfer-RUN.json, kept in the record too
@@ -59,12 +65,9 @@ for path in sorted(glob.glob(f"{out}/eval-*.json")):
     if os.path.exists(f"{out}/transfer-{run}.json"):
         for rep in json.load(open(f"{out}/transfer-{run}.json")):
             if rep["dataset"] != "cifar10":
-                res = rep["results"][0]
-                tk = dict((k, v) for k, v in res["knn_top1"])
-                transfer[rep["dataset"]] = [round(100 * res["linear"]["top1"], 2), round(100 * tk.get(200, float("nan")), 2)]
+                transfer[rep["dataset"]] = top1(rep["results"][0])
     found.append({
-        "setting": setting, "seed": int(seed), "linear": round(100 * r["linear"]["top1"], 2),
-        "knn": round(100 * knn.get(200, float("nan")), 2), "loss": r2(last.get("loss_contrastive")),
+        "setting": setting, "seed": int(seed), "linear": linear, "knn": knn, "loss": r2(last.get("loss_contrastive")),
         "mix": r2(last.get("loss_mix")), "wall_s": walls.get(run), "session": session or "unrecorded",
     })
     if transfer:
@@ -112,8 +115,7 @@ baselines = {}
 for path in sorted(glob.glob(f"{out}/transfer-*.json")):
     for rep in json.load(open(path)):
         for res in rep["results"][1:]:
-            knn = dict((k, v) for k, v in res["knn_top1"])
-            baselines.setdefault(res["model"], {}).setdefault(rep["dataset"], [100 * res["linear"]["top1"], 100 * knn.get(200, float("nan"))])
+            baselines.setdefault(res["model"], {}).setdefault(rep["dataset"], top1(res))
 if with_transfer:
     print()
     print("| encoder | CIFAR-10 linear / kNN | CIFAR-100 sample linear / kNN | Tiny ImageNet sample linear / kNN |")
@@ -180,7 +182,7 @@ if pairs:
 # Spread: is one setting's seed-to-seed spread smaller than the other's? With
 # paired runs the Pitman-Morgan test: the variances are equal exactly when
 # the sum and the difference of each pair are uncorrelated (t on n - 2 df).
-spread = [(b, r, seeds_of(br, rr)) for b, r, br, rr in pairs if len(seeds_of(br, rr)) >= 3]
+spread = [(b, r, sp) for b, r, sp in ((b, r, seeds_of(br, rr)) for b, r, br, rr in pairs) if len(sp) >= 3]
 if spread:
     print()
     print("| MixCo run vs baseline, same seeds | seeds | linear sd: baseline, MixCo | correlation of the pair | Pitman-Morgan t, two-sided p |")
@@ -188,14 +190,12 @@ if spread:
     for b, r, sp in spread:
         x = [p[0]["linear"] for p in sp]
         y = [p[1]["linear"] for p in sp]
-        corr = lambda u, v: (sum((a - mean_sd(u)[0]) * (c - mean_sd(v)[0]) for a, c in zip(u, v))
-                             / ((len(u) - 1) * mean_sd(u)[1] * mean_sd(v)[1]))
         sums, gaps = [a + c for a, c in zip(x, y)], [c - a for a, c in zip(x, y)]
         if min(mean_sd(v)[1] for v in (x, y, sums, gaps)) == 0:
             continue
-        rho = corr(sums, gaps)
+        rho = correlation(sums, gaps)
         t = rho * (len(sp) - 2) ** 0.5 / max(1e-12, 1 - rho * rho) ** 0.5
-        print(f"| {label(b, r)} | {len(sp)} | {mean_sd(x)[1]:.2f}, {mean_sd(y)[1]:.2f} | {corr(x, y):+.2f} | "
+        print(f"| {label(b, r)} | {len(sp)} | {mean_sd(x)[1]:.2f}, {mean_sd(y)[1]:.2f} | {correlation(x, y):+.2f} | "
               f"{t:.2f} (df {len(sp) - 2}), p {t_two_sided_p(t, len(sp) - 2):.3f} |")
 
 # Transfer, seed for seed: linear top-1 differences on the samples.
