@@ -158,12 +158,42 @@ def seeds_of(base_rows, run_rows):
     return [(base[s], run[s]) for s in sorted(run) if s in base]
 
 
-# "A|B" pools settings that differ only in precision (each seed ran in one of them).
+# Each MixCo setting of results-sweep.sh is compared with the setting whose
+# flags are its own without the MixCo ones. Settings that differ only in
+# precision (--bf16) are pooled as "A|B" when no seed ran in both of them.
+def sweep_settings(path="scripts/results-sweep.sh"):
+    """{setting: {flag: value}} from the sweep's flags table (True for a flag without value)."""
+    settings = {}
+    for name, flags in re.findall(r'^\s*\[([\w.-]+)\]="([^"]*)"', open(path).read(), re.M):
+        tokens, opts = flags.split(), {}
+        while tokens:
+            flag = tokens.pop(0)
+            opts[flag] = tokens.pop(0) if tokens and not tokens[0].startswith("--") else True
+        settings[name] = opts
+    return settings
+
+
+def comparisons(settings):
+    """(baseline spec, MixCo spec) for every MixCo setting with runs and a baseline with runs."""
+    bare = lambda o, drop: tuple(sorted((k, v) for k, v in o.items() if not k.startswith(drop)))
+    classes = {}
+    for name, o in settings.items():
+        if name in rows:
+            classes.setdefault((bare(o, "--bf16"), "--mixco" in o), []).append(name)
+    def specs(names):
+        seeds = [x["seed"] for n in names for x in rows[n]]
+        return ["|".join(sorted(names))] if len(seeds) == len(set(seeds)) else sorted(names)
+    out = []
+    for (key, mixco), runs in sorted(classes.items()):
+        base = classes.get((bare(dict(key), "--mix"), False)) if mixco else None
+        for r in specs(runs) if base else []:
+            prec = lambda spec: {settings[n].get("--bf16") for n in spec.split("|")}
+            out += [(b, r) for b in specs(base) if "|" in b + r or prec(b) == prec(r)]
+    return sorted(out, key=lambda p: p[1])
+
+
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
-pairs = [(b, r, pooled(b), pooled(r)) for b, r in [("simclr", "simclr-mixco"), ("moco-v2", "mixco-t0.2"), ("moco-v2", "mixco-t0.1"), ("moco-v2", "mixco-t0.5"),
-                             ("moco-v2", "mixco-t0.05-warmup"), ("moco-v2", "mixco-t0.2-b0.5"), ("moco-v2", "mixco-t0.2-b0.25"),
-                             ("simclr-10ep-bf16|simclr-10ep", "simclr-mixco-10ep-bf16|simclr-mixco-10ep"),
-                             ("moco-v2-10ep-bf16|moco-v2-10ep", "mixco-t0.2-10ep-bf16|mixco-t0.2-10ep")]]
+pairs = [(b, r, pooled(b), pooled(r)) for b, r in comparisons(sweep_settings())]
 pairs = [p for p in pairs if p[2] and p[3]]
 label = lambda b, r: f"{r.replace('|', ' / ')} - {b.replace('|', ' / ')}"
 if pairs:
