@@ -10,6 +10,7 @@ mixco=target/release/mixco
 if [ "${1:-}" = -b ]; then mixco=$2; shift 2; fi
 : "${MIXCO_DATA:?set MIXCO_DATA to the data root holding cifar-10-batches-bin/}"
 out=${RESULTS_OUT:-runs/first-point}
+mkdir -p "$out"
 common=(--dataset cifar10 --arch resnet18 --width 16 --stem cifar --batch-size 256 --queue-size 4096
         --lr 0.06 --key-momentum 0.99)
 declare -A flags=(
