@@ -3,6 +3,7 @@
 //! description, so the exporter reads the same tensors.
 
 pub mod augment;
+pub mod collapse;
 pub mod bench;
 pub mod config;
 pub mod device;

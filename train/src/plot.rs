@@ -1,5 +1,5 @@
-//! `curves.svg`: loss (total, contrastive, mix) and kNN accuracy per epoch,
-//! drawn from `log.jsonl` with no plotting dependency.
+//! `curves.svg`: loss (total, contrastive, mix), kNN accuracy and the
+//! collapse monitor (mean cosine between images) per epoch, drawn from `log.jsonl` with no plotting dependency.
 
 use crate::trainer::{EpochLog, TrainError};
 use std::fmt::Write;
@@ -47,14 +47,17 @@ fn panel(svg: &mut String, x0: f64, title: &str, series: &[(&str, &str, Vec<(f64
 
 pub fn write_curves(log: &Path, out: &Path) -> Result<(), TrainError> {
     let rows = crate::trainer::read_log(log)?;
-    let mut svg = String::from(r##"<svg xmlns="http://www.w3.org/2000/svg" width="760" height="300" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>"##);
     let s = |f: fn(&EpochLog) -> Option<f64>| rows.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect::<Vec<_>>();
+    let cos = s(|r| r.query_cosine);
+    let width = if cos.is_empty() { 760 } else { 1140 };
+    let mut svg = format!(r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="300" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>"##);
     panel(&mut svg, 0.0, "loss", &[
         ("total", "#1f77b4", s(|r| r.loss)),
         ("contrastive", "#2ca02c", s(|r| r.loss_contrastive)),
         ("mix", "#d62728", s(|r| r.loss_mix)),
     ]);
     panel(&mut svg, 380.0, "kNN top-1 (test)", &[("kNN", "#9467bd", s(|r| r.knn_top1))]);
+    panel(&mut svg, 760.0, "mean cosine between images", &[("queries", "#ff7f0e", cos)]);
     svg.push_str("</svg>\n");
     mixco_data::fsutil::write_atomic(out, svg.as_bytes())?;
     Ok(())

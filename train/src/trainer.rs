@@ -2,6 +2,7 @@
 //! without MixCo), checkpoints that resume exactly, the kNN monitor, logs.
 
 use crate::augment::{AugConfig, Augment};
+use crate::collapse::{mean_cosine, COLLAPSE_COSINE};
 use crate::config::{Method, TrainConfig};
 use crate::encoder::Encoder;
 use crate::knn::knn_accuracy;
@@ -39,6 +40,8 @@ pub struct StepStats {
     pub loss: f64,
     pub contrastive: f64,
     pub mix: f64,
+    /// Mean cosine similarity between the projections of different images (`collapse::mean_cosine`).
+    pub query_cosine: f64,
 }
 
 /// One line of `log.jsonl`.
@@ -52,6 +55,9 @@ pub struct EpochLog {
     pub loss_contrastive: Option<f64>,
     pub loss_mix: Option<f64>,
     pub knn_top1: Option<f64>,
+    /// Epoch mean of the batches' `collapse::mean_cosine` (absent at epoch 0 and in older logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_cosine: Option<f64>,
     /// Quick linear probe (at the random initialisation and at the end).
     #[serde(default)]
     pub probe_top1: Option<f64>,
@@ -252,8 +258,8 @@ impl Trainer {
             let v: Vec<f32> = (0..half).map(|_| rng.uniform()).collect();
             Tensor::from_slice(&v).to_device(self.device)
         });
-        // Contrastive loss, MixCo loss, and (MoCo) the keys to enqueue.
-        let (con, mix, keys) = match self.cfg.method {
+        // Contrastive loss, MixCo loss, (MoCo) the keys to enqueue, the collapse monitor.
+        let (con, mix, keys, qc) = match self.cfg.method {
             Method::MocoV2 => {
                 let xq = self.aug.apply(&x, &mut rng);
                 let xk = self.aug.apply(&x, &mut rng);
@@ -263,6 +269,7 @@ impl Trainer {
                 };
                 let z = normalize(&self.query.forward(&input, mode).1);
                 let q = z.narrow(0, 0, b);
+                let qc = mean_cosine(&q);
                 let key = self.key.as_ref().unwrap();
                 let queue = self.queue.as_ref().unwrap();
                 // Shuffle the keys' order so that each BN group holds different samples than the queries'.
@@ -285,7 +292,7 @@ impl Trainer {
                     let keys = Tensor::cat(&[&k, &queue.keys], 0);
                     mixco_loss(&z.narrow(0, b, half), &keys, l, tm)
                 });
-                (con, mix, Some(k))
+                (con, mix, Some(k), qc)
             }
             Method::Simclr => {
                 let x1 = self.aug.apply(&x, &mut rng);
@@ -301,14 +308,14 @@ impl Trainer {
                 let mix = lam.as_ref().map(|l| {
                     (mixco_loss(&z.narrow(0, 2 * b, half), &z2, l, tm) + mixco_loss(&z.narrow(0, 2 * b + half, half), &z1, l, tm)) / 2.0
                 });
-                (con, mix, None)
+                (con, mix, None, mean_cosine(&z1))
             }
         };
         let total = match &mix {
             Some(m) => &con + m * beta,
             None => con.shallow_clone(),
         };
-        let stats = self.finish(&total, &con, mix.as_ref())?;
+        let stats = StepStats { query_cosine: qc, ..self.finish(&total, &con, mix.as_ref())? };
         self.opt.step(&self.query.store, lr);
         if let (Some(k), Some(queue)) = (keys, self.queue.as_mut()) {
             queue.push(&k);
@@ -323,6 +330,7 @@ impl Trainer {
             loss: f64::try_from(total).unwrap(),
             contrastive: f64::try_from(con).unwrap(),
             mix: mix.map(|m| f64::try_from(m).unwrap()).unwrap_or(0.0),
+            query_cosine: f64::NAN,
         };
         if !stats.loss.is_finite() {
             Sgd::zero_grad(&self.query.store);
@@ -330,6 +338,24 @@ impl Trainer {
         }
         total.backward();
         Ok(stats)
+    }
+
+    /// What to say when the epoch's mean query cosine passed `COLLAPSE_COSINE`.
+    pub fn collapse_warning(&self, cos: f64) -> String {
+        let hint = if self.cfg.mixco && self.cfg.mix_temperature() < 0.1 {
+            format!(
+                "the MixCo term at mix temperature {} (its gradient scaled by β / T_mix = {:.0}) is the known cause with small encoders; \
+                 try --mix-temperature 0.2, or --mix-warmup-epochs 2",
+                self.cfg.mix_temperature(),
+                self.cfg.mix_weight / self.cfg.mix_temperature()
+            )
+        } else {
+            "a lower --lr or a higher --temperature may help".to_string()
+        };
+        format!(
+            "warning: the projections are collapsing: different images have mean cosine similarity {cos:.2} over this epoch \
+             (above {COLLAPSE_COSINE}; training normally brings it below within the first epoch); {hint} (docs/RESULTS.md)"
+        )
     }
 
     /// L2-normalised backbone features of `x` (uint8), in evaluation mode.
@@ -449,9 +475,10 @@ impl Trainer {
         let b = self.cfg.batch_size;
         let mut last_log = None;
         let mut last_good = last_path.exists().then(|| last_path.clone());
+        let mut warned = false;
         if self.step == 0 && self.cfg.knn_every > 0 {
             let (knn, probe) = self.monitor(true);
-            let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
+            let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), query_cosine: None, probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
             if opts.log_epochs {
                 eprintln!("epoch 0 (random initialisation): kNN {:.2}%, linear probe {:.2}%", 100.0 * knn, 100.0 * probe.unwrap());
@@ -482,6 +509,7 @@ impl Trainer {
                 sum.loss += s.loss;
                 sum.contrastive += s.contrastive;
                 sum.mix += s.mix;
+                sum.query_cosine += s.query_cosine;
                 n += 1;
                 pb.inc(b as u64);
                 pb.set_message(format!("epoch {}/{} loss {:.3}", epoch + 1, self.cfg.epochs, s.loss));
@@ -505,6 +533,7 @@ impl Trainer {
                 loss_contrastive: Some(sum.contrastive / n),
                 loss_mix: self.cfg.mixco.then_some(sum.mix / n),
                 knn_top1: knn,
+                query_cosine: Some(sum.query_cosine / n),
                 probe_top1: probe,
                 images_per_s: n * b as f64 / seconds,
                 seconds,
@@ -512,15 +541,20 @@ impl Trainer {
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
             if opts.log_epochs {
                 eprintln!(
-                    "epoch {done}/{}: loss {:.4} (contrastive {:.4}{}){}  {:.0} img/s",
+                    "epoch {done}/{}: loss {:.4} (contrastive {:.4}{})  cos {:.2}{}  {:.0} img/s",
                     self.cfg.epochs,
                     sum.loss / n,
                     sum.contrastive / n,
                     log.loss_mix.map(|m| format!(", mix {m:.4}")).unwrap_or_default(),
+                    sum.query_cosine / n,
                     knn.map(|k| format!("  kNN {:.2}%", 100.0 * k)).unwrap_or_default()
                         + &probe.map(|p| format!("  linear probe {:.2}%", 100.0 * p)).unwrap_or_default(),
                     log.images_per_s
                 );
+            }
+            if sum.query_cosine / n > COLLAPSE_COSINE && !warned {
+                warned = true;
+                eprintln!("{}", self.collapse_warning(sum.query_cosine / n));
             }
             let ck = self.checkpoint();
             ck.save(&last_path)?;

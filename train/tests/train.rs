@@ -128,6 +128,21 @@ fn checkpoint_holds_everything_downstream_needs() {
     assert_eq!(lines.len(), 2, "epoch 0 (random init) and epoch 1");
     assert!(lines[0]["loss"].is_null() && lines[0]["knn_top1"].as_f64().is_some());
     assert!(lines[1]["knn_top1"].as_f64().unwrap() >= 0.0 && lines[1]["loss_mix"].as_f64().unwrap() > 0.0);
+    // The collapse monitor: a mean of cosines, logged for trained epochs only.
+    assert!(lines[0].get("query_cosine").is_none());
+    let c = lines[1]["query_cosine"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&c), "query_cosine {c}");
+}
+
+#[test]
+fn collapse_warning_names_the_cause() {
+    let splits = data();
+    let mut cfg = tiny(Method::MocoV2, true);
+    cfg.mix_temperature = Some(0.05);
+    let w = Trainer::new(cfg, &splits, Device::Cpu).unwrap().collapse_warning(0.93);
+    assert!(w.contains("0.93") && w.contains("mix temperature 0.05") && w.contains("β / T_mix = 20") && w.contains("--mix-warmup-epochs"), "{w}");
+    let w = Trainer::new(tiny(Method::Simclr, false), &splits, Device::Cpu).unwrap().collapse_warning(0.9);
+    assert!(!w.contains("mix temperature") && w.contains("--lr"), "{w}");
 }
 
 #[test]
