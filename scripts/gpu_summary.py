@@ -41,8 +41,8 @@ def main(out):
             logs[d] = []
     # compare at the last epoch every run reached
     common = min((max((r["epoch"] for r in rows), default=0) for rows in logs.values()), default=0)
-    print(f"| run | epochs done | kNN monitor at epoch {common} | last contrastive / MixCo loss | train images/s | eval linear / kNN200 |")
-    print("|---|---|---|---|---|---|")
+    print(f"| run | epochs done | kNN monitor at epoch {common} | last contrastive / MixCo loss | last cos (collapse monitor) | train images/s | eval linear / kNN200 |")
+    print("|---|---|---|---|---|---|---|")
     for d in runs:
         rows = logs[d]
         done = max((r["epoch"] for r in rows), default=0)
@@ -51,6 +51,7 @@ def main(out):
         knn = f"{100 * at['knn_top1']:.2f}" if at and at.get("knn_top1") is not None else "-"
         lm = last.get("loss_mix")
         loss = f"{last.get('loss_contrastive') or 0:.3f}" + (f" / {lm:.3f}" if lm is not None else "")
+        cos = f"{last['query_cosine']:.3f}" if last.get("query_cosine") is not None else "-"
         ips = [r["images_per_s"] for r in rows if r.get("images_per_s")]
         ev = load(os.path.join(out, f"eval-{d}.json"))
         evs = "-"
@@ -58,7 +59,7 @@ def main(out):
             res = ev["results"][0]
             k200 = dict(res["knn_top1"]).get(200)
             evs = f"{100 * res['linear']['top1']:.2f} / {100 * k200:.2f}" if k200 is not None else f"{100 * res['linear']['top1']:.2f}"
-        print(f"| {d} | {done} | {knn} | {loss} | {max(ips) if ips else 0:.0f} | {evs} |")
+        print(f"| {d} | {done} | {knn} | {loss} | {cos} | {max(ips) if ips else 0:.0f} | {evs} |")
     if os.path.exists(os.path.join(out, "failures.txt")):
         print("\nfailures:\n```\n" + open(os.path.join(out, "failures.txt")).read() + "```")
     if os.path.exists(os.path.join(out, "wall-times.txt")):
