@@ -15,7 +15,12 @@ use std::sync::Arc;
   mixco train --resume runs/r18w16-mixco/last.safetensors --dataset cifar10 --root DATA
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
-final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.")]
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.
+
+Each epoch's line shows the losses, `cos` (the mean cosine similarity between the
+projections of different images: it falls as training spreads the images out; near 1
+the representation has collapsed, and above 0.9 a warning names the likely cause), the
+kNN monitor and images/s.")]
 pub struct TrainArgs {
     #[command(flatten)]
     data: super::data::DatasetFlag,
