@@ -2,8 +2,8 @@
 # Issue 7's table on the real CIFAR-10: the first data point's setting
 # (ResNet-18 width 16, cifar stem, batch 256, K 4096, lr 0.06 cosine, key
 # momentum 0.99, 3 epochs unless the run says otherwise) for each run named
-# on the command line, or all of them. Finished runs are skipped, so the
-# script can be stopped and rerun.
+# on the command line, or all of them. Finished runs are skipped and stopped
+# ones resumed, so the script can be stopped and rerun.
 #   MIXCO_DATA=DATA scripts/results-sweep.sh [-b target/release/mixco] [RUN...]
 set -euo pipefail
 mixco=target/release/mixco
@@ -48,7 +48,11 @@ for spec in "${runs[@]}"; do
     [ -n "${flags[$name]:-}" ] || { echo "unknown run $name (known: ${!flags[*]})" >&2; exit 2; }
     epochs=(--epochs 3)
     [[ " ${flags[$name]} " == *" --epochs "* ]] && epochs=()
-    if [ ! -f "$out/$dir/final.safetensors" ]; then
+    if [ -f "$out/$dir/last.safetensors" ] && [ ! -f "$out/$dir/final.safetensors" ]; then
+        # a stopped run continues from its last epoch (settings from the checkpoint)
+        /usr/bin/time -f "$dir (resumed): %e s wall" -a -o "$out/wall-times.txt" \
+            "$mixco" train --resume "$out/$dir/last.safetensors" --dataset cifar10 --output "$out/$dir"
+    elif [ ! -f "$out/$dir/final.safetensors" ]; then
         # shellcheck disable=SC2086
         /usr/bin/time -f "$dir: %e s wall" -a -o "$out/wall-times.txt" \
             "$mixco" train "${common[@]}" "${epochs[@]}" ${flags[$name]} --seed "$seed" --output "$out/$dir"

@@ -27,6 +27,18 @@ fn train_then_resume_from_the_cli() {
     for f in ["final.safetensors", "last.safetensors", "log.jsonl", "curves.svg"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // A new run into the same folder is refused (its log would mix with this one's), unless asked.
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    let again = [TINY, &["--batch-size", "16", "--epochs", "1", "--output", out.to_str().unwrap()]].concat();
+    let o = mixco(&again);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("already holds a run") && text(&o).contains("--overwrite"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(out.join("log.jsonl")).unwrap(), log, "the earlier run is untouched");
+    let o = mixco(&[&again[..], &["--overwrite"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let log2 = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    assert_eq!(log2.lines().count(), 2, "a fresh log: random init and epoch 1\n{log2}");
+    assert!(log2.lines().all(|l| l.contains("\"loss_mix\":null")), "the MixCo run's log was replaced\n{log2}");
     // A finished run resumed does nothing more and still succeeds.
     let o = mixco(&["train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--threads", "1",
         "--resume", out.join("last.safetensors").to_str().unwrap(), "--output", out.to_str().unwrap()]);

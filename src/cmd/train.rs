@@ -13,6 +13,7 @@ use std::sync::Arc;
               --epochs 20 --batch-size 256 --device auto --output runs/r18w16-mixco
   mixco train --method simclr --mixco --config run.toml --output runs/simclr
   mixco train --resume runs/r18w16-mixco/last.safetensors --dataset cifar10 --root DATA
+  mixco train --dataset synthetic --epochs 1 --output runs/demo --overwrite
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
 final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.
@@ -33,6 +34,9 @@ pub struct TrainArgs {
     /// Output folder.
     #[arg(short, long, default_value = "runs/latest")]
     output: PathBuf,
+    /// Start afresh in an --output that holds an earlier run, deleting its log and checkpoints.
+    #[arg(long)]
+    overwrite: bool,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -152,6 +156,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         mixco_train::tch::set_num_threads(t);
     }
+    if args.resume.is_none() {
+        claim_output(&args.output, args.overwrite)?;
+    }
     let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
@@ -202,6 +209,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     print_summary(&args.output.join("log.jsonl"))?;
     println!("checkpoint: {}", summary.checkpoint.display());
+    Ok(())
+}
+
+/// A new run must not append to another run's log or replace its checkpoints unasked.
+fn claim_output(out: &std::path::Path, overwrite: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+    let earlier: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            matches!(name.as_str(), "log.jsonl" | "last.safetensors" | "final.safetensors" | "curves.svg")
+                || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
+        })
+        .collect();
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        bail!(
+            "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
+             pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
+            out.display(),
+            out.join("last.safetensors").display()
+        );
+    }
+    for p in earlier {
+        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
+    }
     Ok(())
 }
 
