@@ -34,6 +34,10 @@ fn train_then_resume_from_the_cli() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("already holds a run") && text(&o).contains("--overwrite"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(out.join("log.jsonl")).unwrap(), log, "the earlier run is untouched");
+    // A refused configuration deletes nothing, even with --overwrite.
+    let o = mixco(&[&again[..], &["--overwrite", "--lr", "0"]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(out.join("log.jsonl")).unwrap(), log, "the earlier run is untouched");
     let o = mixco(&[&again[..], &["--overwrite"]].concat());
     assert!(o.status.success(), "{}", text(&o));
     let log2 = std::fs::read_to_string(out.join("log.jsonl")).unwrap();

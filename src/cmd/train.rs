@@ -156,9 +156,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         mixco_train::tch::set_num_threads(t);
     }
-    if args.resume.is_none() {
-        claim_output(&args.output, args.overwrite)?;
-    }
+    let earlier = if args.resume.is_none() { earlier_run(&args.output, args.overwrite)? } else { Vec::new() };
     let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
@@ -168,6 +166,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(spec) => Trainer::resume(&mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint)?, &splits, device)?,
         None => Trainer::new(args.config()?, &splits, device)?,
     };
+    // Only now, with the settings and data known good, is the earlier run deleted.
+    for p in earlier {
+        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
+    }
     let c = &trainer.cfg;
     eprintln!(
         "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}, from step {}",
@@ -212,9 +214,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A new run must not append to another run's log or replace its checkpoints unasked.
-fn claim_output(out: &std::path::Path, overwrite: bool) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+/// The files of an earlier run in `out`, which a new run must not append to or
+/// replace unasked: an error without `overwrite`, else the files to delete.
+fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(Vec::new()) };
     let earlier: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -223,10 +226,7 @@ fn claim_output(out: &std::path::Path, overwrite: bool) -> Result<()> {
                 || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
         })
         .collect();
-    if earlier.is_empty() {
-        return Ok(());
-    }
-    if !overwrite {
+    if !earlier.is_empty() && !overwrite {
         bail!(
             "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
              pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
@@ -234,10 +234,7 @@ fn claim_output(out: &std::path::Path, overwrite: bool) -> Result<()> {
             out.join("last.safetensors").display()
         );
     }
-    for p in earlier {
-        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
-    }
-    Ok(())
+    Ok(earlier)
 }
 
 /// The random initialisation against the trained encoder, from the log.
