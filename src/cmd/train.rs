@@ -46,7 +46,8 @@ pub struct TrainArgs {
     /// moco-v2 or simclr.
     #[arg(long)]
     method: Option<String>,
-    /// Add the MixCo loss.
+    /// Add the MixCo loss. For small encoders and short budgets, --method simclr --mixco with
+    /// its defaults measured best (docs/RESULTS.md).
     #[arg(long)]
     mixco: bool,
     /// resnet10, resnet18, resnet34 or resnet50.
