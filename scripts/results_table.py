@@ -193,17 +193,15 @@ def comparisons(settings):
 
 
 pooled = lambda spec: [x for s in spec.split("|") for x in rows.get(s, [])]
-pairs = [(b, r, pooled(b), pooled(r)) for b, r in comparisons(sweep_settings())]
-pairs = [p for p in pairs if p[2] and p[3]]
+# (baseline, MixCo setting, their runs paired by seed), for pairs sharing a seed
+pairs = [(b, r, seeds_of(pooled(b), pooled(r))) for b, r in comparisons(sweep_settings())]
+pairs = [p for p in pairs if p[2]]
 label = lambda b, r: f"{r.replace('|', ' / ')} - {b.replace('|', ' / ')}"
 if pairs:
     print()
     print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
     print("|---|---|---|---|---|")
-    for b, r, base_rows, run_rows in pairs:
-        sp = seeds_of(base_rows, run_rows)
-        if not sp:
-            continue
+    for b, r, sp in pairs:
         d = [y["linear"] - x["linear"] for x, y in sp]
         dk = [y["knn"] - x["knn"] for x, y in sp]
         print(f"| {label(b, r)} | {', '.join(str(x['seed']) for x, _ in sp)} | {', '.join(f'{x:+.2f}' for x in d)} | "
@@ -212,7 +210,7 @@ if pairs:
 # Spread: is one setting's seed-to-seed spread smaller than the other's? With
 # paired runs the Pitman-Morgan test: the variances are equal exactly when
 # the sum and the difference of each pair are uncorrelated (t on n - 2 df).
-spread = [(b, r, sp) for b, r, sp in ((b, r, seeds_of(br, rr)) for b, r, br, rr in pairs) if len(sp) >= 3]
+spread = [p for p in pairs if len(p[2]) >= 3]
 if spread:
     print()
     print("| MixCo run vs baseline, same seeds | seeds | linear sd: baseline, MixCo | correlation of the pair | Pitman-Morgan t, two-sided p |")
@@ -229,7 +227,7 @@ if spread:
               f"{t:.2f} (df {len(sp) - 2}), p {t_two_sided_p(t, len(sp) - 2):.3f} |")
 
 # Transfer, seed for seed: linear top-1 differences on the samples.
-tpairs = [(b, r, [p for p in seeds_of(br, rr) if "transfer" in p[0] and "transfer" in p[1]]) for b, r, br, rr in pairs]
+tpairs = [(b, r, [p for p in sp if "transfer" in p[0] and "transfer" in p[1]]) for b, r, sp in pairs]
 tpairs = [p for p in tpairs if p[2]]
 if tpairs:
     print()

@@ -24,48 +24,38 @@ pub struct PlotArgs {
 
 pub fn run(args: PlotArgs) -> Result<()> {
     use mixco_eval::chart::{line_panels, png_bytes, Line};
-    let (mut con, mut mix, mut knn, mut cos) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // (panel title, log field, scale, drawn even when no run logged it)
+    const SERIES: [(&str, &str, f64, bool); 4] = [
+        ("contrastive loss", "loss_contrastive", 1.0, true),
+        ("MixCo loss", "loss_mix", 1.0, false),
+        ("kNN top-1 (%)", "knn_top1", 100.0, true),
+        ("mean cosine between images", "query_cosine", 1.0, false),
+    ];
+    let mut panels: Vec<(String, Vec<Line>)> = SERIES.iter().map(|s| (s.0.to_string(), Vec::new())).collect();
     for path in &args.logs {
         let file = if path.is_dir() { path.join("log.jsonl") } else { path.clone() };
         let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
         let label = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.display().to_string());
-        let (mut c, mut m, mut k, mut q) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut points = vec![Vec::new(); SERIES.len()];
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: line {} is not JSON", file.display(), i + 1))?;
             let epoch = v["epoch"].as_f64().with_context(|| format!("{}: line {} has no `epoch`", file.display(), i + 1))?;
-            if let Some(x) = v["loss_contrastive"].as_f64() {
-                c.push((epoch, x));
-            }
-            if let Some(x) = v["loss_mix"].as_f64() {
-                m.push((epoch, x));
-            }
-            if let Some(x) = v["knn_top1"].as_f64() {
-                k.push((epoch, 100.0 * x));
-            }
-            if let Some(x) = v["query_cosine"].as_f64() {
-                q.push((epoch, x));
+            for ((_, field, scale, _), pts) in SERIES.iter().zip(&mut points) {
+                if let Some(x) = v[*field].as_f64() {
+                    pts.push((epoch, scale * x));
+                }
             }
         }
-        if c.is_empty() && k.is_empty() {
+        if points[0].is_empty() && points[2].is_empty() {
             bail!("{}: no epochs logged yet", file.display());
         }
-        con.push(Line { label: label.clone(), points: c });
-        if !m.is_empty() {
-            mix.push(Line { label: label.clone(), points: m });
+        for ((s, pts), panel) in SERIES.iter().zip(points).zip(&mut panels) {
+            if s.3 || !pts.is_empty() {
+                panel.1.push(Line { label: label.clone(), points: pts });
+            }
         }
-        if !q.is_empty() {
-            cos.push(Line { label: label.clone(), points: q });
-        }
-        knn.push(Line { label, points: k });
     }
-    let mut panels = vec![("contrastive loss".to_string(), con)];
-    if !mix.is_empty() {
-        panels.push(("MixCo loss".to_string(), mix));
-    }
-    panels.push(("kNN top-1 (%)".to_string(), knn));
-    if !cos.is_empty() {
-        panels.push(("mean cosine between images".to_string(), cos));
-    }
+    let panels: Vec<_> = panels.into_iter().zip(SERIES).filter(|((_, lines), s)| s.3 || !lines.is_empty()).map(|(p, _)| p).collect();
     let img = line_panels(&args.title, "epoch", &panels);
     mixco_data::fsutil::write_atomic(&args.output, &png_bytes(&img))?;
     println!("wrote {}", args.output.display());

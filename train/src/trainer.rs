@@ -315,7 +315,7 @@ impl Trainer {
             Some(m) => &con + m * beta,
             None => con.shallow_clone(),
         };
-        let stats = StepStats { query_cosine: qc, ..self.finish(&total, &con, mix.as_ref())? };
+        let stats = self.finish(&total, &con, mix.as_ref(), qc)?;
         self.opt.step(&self.query.store, lr);
         if let (Some(k), Some(queue)) = (keys, self.queue.as_mut()) {
             queue.push(&k);
@@ -325,12 +325,12 @@ impl Trainer {
     }
 
     /// Backward pass after checking the loss is finite.
-    fn finish(&mut self, total: &Tensor, con: &Tensor, mix: Option<&Tensor>) -> Result<StepStats, TrainError> {
+    fn finish(&mut self, total: &Tensor, con: &Tensor, mix: Option<&Tensor>, query_cosine: f64) -> Result<StepStats, TrainError> {
         let stats = StepStats {
             loss: f64::try_from(total).unwrap(),
             contrastive: f64::try_from(con).unwrap(),
             mix: mix.map(|m| f64::try_from(m).unwrap()).unwrap_or(0.0),
-            query_cosine: f64::NAN,
+            query_cosine,
         };
         if !stats.loss.is_finite() {
             Sgd::zero_grad(&self.query.store);
