@@ -83,6 +83,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     pub checkpoint: PathBuf,
     pub last: Option<EpochLog>,
+    /// Warnings printed while training (at most one collapse warning per call).
+    pub warnings: Vec<String>,
 }
 
 pub struct Trainer {
@@ -269,7 +271,6 @@ impl Trainer {
                 };
                 let z = normalize(&self.query.forward(&input, mode).1);
                 let q = z.narrow(0, 0, b);
-                let qc = mean_cosine(&q);
                 let key = self.key.as_ref().unwrap();
                 let queue = self.queue.as_ref().unwrap();
                 // Shuffle the keys' order so that each BN group holds different samples than the queries'.
@@ -292,7 +293,8 @@ impl Trainer {
                     let keys = Tensor::cat(&[&k, &queue.keys], 0);
                     mixco_loss(&z.narrow(0, b, half), &keys, l, tm)
                 });
-                (con, mix, Some(k), qc)
+                // Read after the whole forward pass is queued: on CUDA the read waits for the device.
+                (con, mix, Some(k), mean_cosine(&q))
             }
             Method::Simclr => {
                 let x1 = self.aug.apply(&x, &mut rng);
@@ -475,7 +477,7 @@ impl Trainer {
         let b = self.cfg.batch_size;
         let mut last_log = None;
         let mut last_good = last_path.exists().then(|| last_path.clone());
-        let mut warned = false;
+        let mut warnings: Vec<String> = Vec::new();
         if self.step == 0 && self.cfg.knn_every > 0 {
             let (knn, probe) = self.monitor(true);
             let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), query_cosine: None, probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
@@ -496,7 +498,7 @@ impl Trainer {
                 if stop {
                     pb.abandon();
                     self.checkpoint().save(&last_path)?;
-                    return Ok(RunSummary { steps: self.step - started, interrupted: true, checkpoint: last_path, last: last_log });
+                    return Ok(RunSummary { steps: self.step - started, interrupted: true, checkpoint: last_path, last: last_log, warnings });
                 }
                 let s = match self.train_step() {
                     Ok(s) => s,
@@ -552,9 +554,10 @@ impl Trainer {
                     log.images_per_s
                 );
             }
-            if sum.query_cosine / n > COLLAPSE_COSINE && !warned {
-                warned = true;
-                eprintln!("{}", self.collapse_warning(sum.query_cosine / n));
+            if sum.query_cosine / n > COLLAPSE_COSINE && warnings.is_empty() {
+                let w = self.collapse_warning(sum.query_cosine / n);
+                eprintln!("{w}");
+                warnings.push(w);
             }
             let ck = self.checkpoint();
             ck.save(&last_path)?;
@@ -567,7 +570,7 @@ impl Trainer {
         let final_path = out.join("final.safetensors");
         self.checkpoint().save(&final_path)?;
         crate::plot::write_curves(&log_path, &out.join("curves.svg"))?;
-        Ok(RunSummary { steps: self.step - started, interrupted: false, checkpoint: final_path, last: last_log })
+        Ok(RunSummary { steps: self.step - started, interrupted: false, checkpoint: final_path, last: last_log, warnings })
     }
 }
 

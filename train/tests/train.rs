@@ -146,6 +146,26 @@ fn collapse_warning_names_the_cause() {
 }
 
 #[test]
+fn collapsed_projections_raise_one_warning() {
+    let splits = data();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(tiny(Method::Simclr, false), &splits, Device::Cpu).unwrap();
+    // Every image projects onto the head's bias: cosine 1, and NT-Xent's gradient vanishes, so it stays there.
+    let _ = tch::no_grad(|| t.query.store.get("head.2.weight").unwrap().shallow_clone().zero_());
+    let _ = tch::no_grad(|| t.query.store.get("head.2.bias").unwrap().shallow_clone().fill_(1.0));
+    let s = t.run(&opts(dir.path(), None)).unwrap();
+    assert!((s.last.unwrap().query_cosine.unwrap() - 1.0).abs() < 1e-4);
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings); // two collapsed epochs, one warning
+    assert!(s.warnings[0].contains("1.00"), "{}", s.warnings[0]);
+
+    // The same run untouched spreads its projections and says nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Trainer::new(tiny(Method::Simclr, false), &splits, Device::Cpu).unwrap().run(&opts(dir.path(), None)).unwrap();
+    let c = s.last.unwrap().query_cosine.unwrap();
+    assert!(c < 0.9 && s.warnings.is_empty(), "cos {c}: {:?}", s.warnings);
+}
+
+#[test]
 fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let splits = data();
     let dir = tempfile::tempdir().unwrap();
