@@ -212,6 +212,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     print_summary(&args.output.join("log.jsonl"))?;
     println!("checkpoint: {}", summary.checkpoint.display());
+    // Again at the end, where it is not lost among the epoch lines.
+    for w in &summary.warnings {
+        eprintln!("{w}");
+    }
     Ok(())
 }
 

@@ -343,7 +343,7 @@ impl Trainer {
     }
 
     /// What to say when the epoch's mean query cosine passed `COLLAPSE_COSINE`.
-    pub fn collapse_warning(&self, cos: f64) -> String {
+    pub fn collapse_warning(&self, epoch: usize, cos: f64) -> String {
         let hint = if self.cfg.mixco && self.cfg.mix_temperature() < 0.1 {
             format!(
                 "the MixCo term at mix temperature {} (its gradient scaled by β / T_mix = {:.0}) is the known cause with small encoders; \
@@ -355,7 +355,7 @@ impl Trainer {
             "a lower --lr or a higher --temperature may help".to_string()
         };
         format!(
-            "warning: the projections are collapsing: different images have mean cosine similarity {cos:.2} over this epoch \
+            "warning: the projections are collapsing: different images have mean cosine similarity {cos:.2} over epoch {epoch} \
              (above {COLLAPSE_COSINE}; training normally brings it below within the first epoch); {hint} (docs/RESULTS.md)"
         )
     }
@@ -555,7 +555,7 @@ impl Trainer {
                 );
             }
             if sum.query_cosine / n > COLLAPSE_COSINE && warnings.is_empty() {
-                let w = self.collapse_warning(sum.query_cosine / n);
+                let w = self.collapse_warning(done, sum.query_cosine / n);
                 eprintln!("{w}");
                 warnings.push(w);
             }
