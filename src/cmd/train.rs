@@ -20,7 +20,7 @@ final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.
 
 Each epoch's line shows the losses, `cos` (the mean cosine similarity between the
 projections of different images: it falls as training spreads the images out; near 1
-the representation has collapsed, and above 0.9 a warning names the likely cause), the
+the representation has collapsed, and above 0.94 a warning names the likely cause), the
 kNN monitor and images/s.")]
 pub struct TrainArgs {
     #[command(flatten)]
