@@ -46,7 +46,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
                 }
             }
         }
-        if points[0].is_empty() && points[2].is_empty() {
+        if SERIES.iter().zip(&points).all(|(s, pts)| !s.3 || pts.is_empty()) {
             bail!("{}: no epochs logged yet", file.display());
         }
         for ((s, pts), panel) in SERIES.iter().zip(points).zip(&mut panels) {

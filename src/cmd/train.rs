@@ -1,6 +1,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use mixco_train::{Method, RunOptions, TrainConfig, Trainer};
+use mixco_train::{trainer, Method, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -210,7 +210,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         std::process::exit(130);
     }
-    print_summary(&args.output.join("log.jsonl"))?;
+    print_summary(&args.output.join(trainer::LOG_FILE))?;
     println!("checkpoint: {}", summary.checkpoint.display());
     // Again at the end, where it is not lost among the epoch lines.
     for w in &summary.warnings {
@@ -225,18 +225,14 @@ fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(Vec::new()) };
     let earlier: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            matches!(name.as_str(), "log.jsonl" | "last.safetensors" | "final.safetensors" | "curves.svg")
-                || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
-        })
+        .filter(|p| p.file_name().is_some_and(|n| trainer::is_run_file(&n.to_string_lossy())))
         .collect();
     if !earlier.is_empty() && !overwrite {
         bail!(
             "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
              pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
             out.display(),
-            out.join("last.safetensors").display()
+            out.join(trainer::LAST_FILE).display()
         );
     }
     Ok(earlier)
@@ -245,7 +241,7 @@ fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
 /// The random initialisation against the trained encoder, from the log.
 fn print_summary(log: &std::path::Path) -> Result<()> {
     use prettytable::{format, row, Table};
-    let rows = mixco_train::trainer::read_log(log)?;
+    let rows = trainer::read_log(log)?;
     let pct = |v: Option<f64>| v.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "-".into());
     let mut t = Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);

@@ -470,8 +470,8 @@ impl Trainer {
     pub fn run(&mut self, opts: &RunOptions) -> Result<RunSummary, TrainError> {
         let out = &opts.output;
         std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
-        let last_path = out.join("last.safetensors");
-        let log_path = out.join("log.jsonl");
+        let last_path = out.join(LAST_FILE);
+        let log_path = out.join(LOG_FILE);
         let total = self.total_steps();
         let started = self.step;
         let b = self.cfg.batch_size;
@@ -563,15 +563,30 @@ impl Trainer {
             ck.save(&last_path)?;
             last_good = Some(last_path.clone());
             if self.cfg.save_every > 0 && done.is_multiple_of(self.cfg.save_every) {
-                ck.save(&out.join(format!("epoch-{done:04}.safetensors")))?;
+                ck.save(&out.join(epoch_file(done)))?;
             }
             last_log = Some(log);
         }
-        let final_path = out.join("final.safetensors");
+        let final_path = out.join(FINAL_FILE);
         self.checkpoint().save(&final_path)?;
-        crate::plot::write_curves(&log_path, &out.join("curves.svg"))?;
+        crate::plot::write_curves(&log_path, &out.join(CURVES_FILE))?;
         Ok(RunSummary { steps: self.step - started, interrupted: false, checkpoint: final_path, last: last_log, warnings })
     }
+}
+
+/// The files `Trainer::run` writes into its output folder.
+pub const LOG_FILE: &str = "log.jsonl";
+pub const LAST_FILE: &str = "last.safetensors";
+pub const FINAL_FILE: &str = "final.safetensors";
+pub const CURVES_FILE: &str = "curves.svg";
+
+fn epoch_file(epoch: usize) -> String {
+    format!("epoch-{epoch:04}.safetensors")
+}
+
+/// Whether `name` is one of the files a run writes (those above, or an `epoch-NNNN` checkpoint).
+pub fn is_run_file(name: &str) -> bool {
+    matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE) || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
 }
 
 /// The lines of a run's `log.jsonl` (a resumed run appends to it).
