@@ -127,6 +127,21 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     let foreign = dir.path().join("foreign.onnx");
     std::fs::write(&foreign, m.encode_to_vec()).unwrap();
 
+    // The same model dividing its output by zero: a clear error naming the image, not a panic in kNN.
+    use mixco_export::proto::{NodeProto, TensorProto, FLOAT};
+    let mut bad = m.clone();
+    let g = bad.graph.as_mut().unwrap();
+    g.node.iter_mut().flat_map(|n| n.output.iter_mut()).filter(|o| *o == "embedding").for_each(|o| *o = "raw".into());
+    g.initializer.push(TensorProto { dims: vec![], data_type: FLOAT, name: "zero".into(), raw_data: 0f32.to_le_bytes().to_vec() });
+    g.node.push(NodeProto { input: vec!["raw".into(), "zero".into()], output: vec!["embedding".into()], name: "div0".into(), op_type: "Div".into(), attribute: vec![] });
+    let nan = dir.path().join("nan.onnx");
+    std::fs::write(&nan, bad.encode_to_vec()).unwrap();
+    let o = mixco(&[&["eval", nan.to_str().unwrap(), "--baseline", "none", "--no-cache", "--mean", "0,0,0", "--std", "1,1,1"][..], &DATA].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let msg = text(&o);
+    assert!(msg.contains("error: nan.onnx: output `embedding` is ") && msg.contains("for image 0 (feature 0) (train split)"), "{msg}");
+    assert!(!msg.contains("panicked"), "{msg}");
+
     let f = foreign.to_str().unwrap();
     let o = mixco(&[&["eval", f][..], &data].concat());
     assert_eq!(o.status.code(), Some(1));

@@ -29,6 +29,7 @@ pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: 
 }
 
 /// [`extract`] for any output; outputs of shape (N, ...) are flattened per image.
+/// A non-finite output is an error naming the model, the output and the image.
 pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
     let input_size = feed.input_size;
     let (h, w) = (set.height, set.width);
@@ -60,6 +61,11 @@ pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: u
         }
         let (shape, out) = model.run(&buf, n, input_size, feed.output)?;
         dim = shape.iter().skip(1).product();
+        // A NaN would otherwise surface as a panic in kNN or a meaningless probe.
+        if let Some(j) = out.iter().position(|v| !v.is_finite()) {
+            let message = format!("output `{}` is {} for image {} (feature {})", feed.output, out[j], start + j / dim.max(1), j % dim.max(1));
+            return Err(SessionError::Ort { what: model.name().to_string(), message });
+        }
         data.extend_from_slice(&out);
         start += n;
         progress.inc(n as u64);

@@ -55,6 +55,11 @@ impl OnnxModel {
         Ok(OnnxModel { session, name: name.to_string(), input: "images".into() })
     }
 
+    /// The file name that labels this model's errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Runs a batch `[n, 3, size, size]` and returns output `output` as a
     /// flat row-major vector with its shape.
     pub fn run(&mut self, images: &[f32], n: usize, size: usize, output: &str) -> Result<(Vec<usize>, Vec<f32>), SessionError> {

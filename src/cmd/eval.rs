@@ -137,7 +137,7 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
     pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
     pb.set_message(format!("{} {what}", model.name));
     let feed = Feed { input_size: model.input_size, output: &model.output, normalise: model.normalise };
-    let f = extract_with(&mut onnx, set, &feed, batch.max(1), &pb)?;
+    let f = extract_with(&mut onnx, set, &feed, batch.max(1), &pb).map_err(|e| anyhow::anyhow!("{e} ({what} split)"))?;
     pb.finish_and_clear();
     if let Some(dir) = &cache {
         mixco_eval::cache::store(dir, &key, &f)?;
