@@ -23,6 +23,12 @@ const PALETTE: [[u8; 3]; 10] = [
     [188, 189, 34],
     [23, 190, 207],
 ];
+/// Line `i`'s colour and dash length in pixels (0 = solid): after ten lines
+/// the colours repeat dashed, then dotted, so no two lines look alike.
+fn line_style(i: usize) -> ([u8; 3], usize) {
+    (PALETTE[i % PALETTE.len()], [0, 9, 3][(i / PALETTE.len()).min(2)])
+}
+
 const SCALE: u32 = 2; // font pixels per glyph pixel
 const GLYPH: u32 = 8 * SCALE;
 
@@ -123,7 +129,8 @@ pub struct Line {
 
 /// A panel of lines sharing axes: `panels` are drawn one below the other,
 /// each with its own title and y range; line `i` has the same colour in
-/// every panel and appears once in the legend.
+/// every panel and appears once in the legend (lines past the tenth are
+/// dashed, past the twentieth dotted).
 pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -> RgbImage {
     let (left, right, panel_h, gap) = (90u32, 30u32, 220u32, 60u32);
     let width = 760u32;
@@ -173,10 +180,10 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
             small_text(&mut img, fx as i64 - label.len() as i64 * 3, (py + panel_h + 6) as i64, &label);
         }
         for line in lines {
-            let c = PALETTE[labels.iter().position(|l| *l == line.label).unwrap_or(0) % PALETTE.len()];
+            let (c, dash) = line_style(labels.iter().position(|l| *l == line.label).unwrap_or(0));
             let pts: Vec<(f64, f64)> = line.points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| to_px(x, y)).collect();
             for w in pts.windows(2) {
-                segment(&mut img, w[0], w[1], c);
+                segment(&mut img, w[0], w[1], c, dash);
             }
             for &(fx, fy) in &pts {
                 rect(&mut img, (fx as u32).saturating_sub(3), (fy as u32).saturating_sub(3), fx as u32 + 4, fy as u32 + 4, c);
@@ -189,16 +196,23 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
     let ly = top + panels.len() as u32 * (panel_h + gap);
     for (i, l) in labels.iter().enumerate() {
         let y = ly + i as u32 * (GLYPH + 8);
-        rect(&mut img, left, y, left + GLYPH, y + GLYPH, PALETTE[i % PALETTE.len()]);
+        match line_style(i) {
+            (c, 0) => rect(&mut img, left, y, left + GLYPH, y + GLYPH, c),
+            (c, dash) => {
+                let mid = (y + GLYPH / 2) as f64;
+                segment(&mut img, (left as f64 - 6.0, mid), ((left + GLYPH) as f64 + 4.0, mid), c, dash);
+            }
+        }
         text(&mut img, (left + GLYPH + 10) as i64, y as i64, l, [0, 0, 0]);
     }
     img
 }
 
-/// A 3-pixel-wide segment between two points.
-fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3]) {
+/// A 3-pixel-wide segment between two points; with `dash` > 0, drawn
+/// `dash` pixels on, `dash` off.
+fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3], dash: usize) {
     let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
-    for i in 0..=steps {
+    for i in (0..=steps).filter(|i| dash == 0 || (i / dash) % 2 == 0) {
         let t = i as f64 / steps as f64;
         let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
         for dy in -1..=1i64 {
@@ -256,5 +270,21 @@ mod tests {
         let (x_mid, y_mid) = (90.0 + 320.0, 50.0 + 220.0 - 110.0);
         assert_eq!(*img.get_pixel(x_mid as u32, y_mid as u32), blue, "the segment's middle");
         assert_ne!(*img.get_pixel(x_mid as u32, (y_mid - 30.0) as u32), blue);
+    }
+
+    #[test]
+    fn lines_past_the_tenth_are_dashed_in_a_repeated_colour() {
+        // Eleven flat lines at y = 0..10: the eleventh (y = 10) is blue like the first, but dashed.
+        let lines = (0..11).map(|k| Line { label: format!("l{k}"), points: vec![(0.0, k as f64), (1.0, k as f64)] }).collect();
+        let img = line_panels("t", "epoch", &[("loss".to_string(), lines)]);
+        let blue = Rgb(PALETTE[0]);
+        // y = 10 + 10% padding -> 1 pixel per 0.0909 of y; the top line sits at 50 + 220 / 12.
+        let row = |y: f64| (50.0 + 220.0 - (y + 1.0) / 12.0 * 220.0) as u32;
+        let on = |y: f64| (100..720).filter(|&x| *img.get_pixel(x, row(y)) == blue).count();
+        let (solid, dashed) = (on(0.0), on(10.0));
+        assert!(solid > 600, "the first line is solid ({solid} of 620 pixels)");
+        assert!((250..450).contains(&dashed), "the eleventh is about half drawn ({dashed} of 620)");
+        assert_eq!(line_style(10), (PALETTE[0], 9));
+        assert_eq!(line_style(25).1, 3);
     }
 }
