@@ -151,6 +151,19 @@ def paired_t(d):
     return f"{m:+.2f}, t {t:.2f} (df {len(d) - 1}), p {t_two_sided_p(t, len(d) - 1):.3f}"
 
 
+def sign_flip_p(d):
+    """Exact two-sided p of the sign-flip (permutation) test on paired differences.
+
+    Under "no effect" each difference is as likely negative as positive, so
+    the observed |mean| is ranked among all 2^n sign assignments. Needs no
+    normality, unlike the t-test; with n pairs it cannot go below 2 / 2^n.
+    """
+    from itertools import product
+    obs = abs(sum(d)) - 1e-9
+    hits = sum(abs(sum(s * x for s, x in zip(signs, d))) >= obs for signs in product((1, -1), repeat=len(d)))
+    return hits / 2 ** len(d)
+
+
 def seeds_of(base_rows, run_rows):
     """The (baseline, MixCo) runs of each seed both have, by seed."""
     base = {x["seed"]: x for x in base_rows}
@@ -199,13 +212,13 @@ pairs = [p for p in pairs if p[2]]
 label = lambda b, r: f"{r.replace('|', ' / ')} - {b.replace('|', ' / ')}"
 if pairs:
     print()
-    print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | kNN: mean difference |")
-    print("|---|---|---|---|---|")
+    print("| MixCo run - baseline, same seeds | seeds | linear: differences | linear: mean, paired t, two-sided p | linear: sign-flip p (exact) | kNN: mean difference |")
+    print("|---|---|---|---|---|---|")
     for b, r, sp in pairs:
         d = [y["linear"] - x["linear"] for x, y in sp]
         dk = [y["knn"] - x["knn"] for x, y in sp]
         print(f"| {label(b, r)} | {', '.join(str(x['seed']) for x, _ in sp)} | {', '.join(f'{x:+.2f}' for x in d)} | "
-              f"{paired_t(d)} | {sum(dk) / len(dk):+.2f} |")
+              f"{paired_t(d)} | {f'{sign_flip_p(d):.3f}' if len(d) > 1 else '-'} | {sum(dk) / len(dk):+.2f} |")
 
 # Spread: is one setting's seed-to-seed spread smaller than the other's? With
 # paired runs the Pitman-Morgan test: the variances are equal exactly when
