@@ -76,8 +76,8 @@ pub struct TrainArgs {
     #[arg(long)]
     mix_weight: Option<f64>,
     /// MixCo temperature (default 0.05 MoCo, the paper's; 0.5 SimCLR). At 0.05 small encoders
-    /// trained for a few epochs collapse; use 0.1-0.2 or --mix-warmup-epochs there
-    /// (docs/RESULTS.md).
+    /// trained for a few epochs collapse; use 0.2 there (ahead of MoCo-v2 at 10 epochs),
+    /// 0.1 or --mix-warmup-epochs (docs/RESULTS.md).
     #[arg(long)]
     mix_temperature: Option<f64>,
     /// Ramp β from 0 to --mix-weight over this many epochs.
