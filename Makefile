@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 LIBTORCH_DIR = $(shell $(PY) -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
 CARGO  = LIBTORCH="$(LIBTORCH_DIR)" cargo
 
-.PHONY: demo test venv build check-no-torch bench bench-venv bench-torch clean
+.PHONY: demo test fuzz venv build check-no-torch bench bench-venv bench-torch clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,12 @@ check-no-torch: venv
 
 test: venv check-no-torch
 	$(CARGO) test --workspace
+
+# The randomised parser tests with MIXCO_FUZZ variants of each file (default
+# 200,000; `make test` runs a few thousand).
+fuzz: venv
+	MIXCO_FUZZ=$${MIXCO_FUZZ:-200000} $(CARGO) test --release -p mixco-zoo --test robustness
+	MIXCO_FUZZ=$${MIXCO_FUZZ:-200000} $(CARGO) test --release -p mixco-eval npy::tests::mutated
 
 bench: venv
 	$(CARGO) build --release

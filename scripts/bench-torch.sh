@@ -4,7 +4,8 @@
 #  1. the MoCo-v2 (+ MixCo) training step against PyTorch's reference step;
 #  2. feature extraction (ONNX Runtime) against PyTorch eager inference of the
 #     same weights;
-#  3. the linear probe against scikit-learn on the same CIFAR-10 features.
+#  3. the linear probe against scikit-learn on the same CIFAR-10 features and
+#     on synthetic features of CIFAR-100's and Tiny ImageNet's shapes.
 # Run through `make bench-torch`; a checkpoint trained on CIFAR-10 is needed
 # for 2 and 3 (default: the first data point's MoCo-v2 run, see RESULTS.md).
 set -euo pipefail
@@ -25,8 +26,7 @@ for i in 1 2 3; do
     $py benches/torch_features.py "$ck" --threads "$threads"
     $py benches/torch_features.py "$ck" --threads "$threads" --channels-last
 done
-echo "== 3. linear probe on CIFAR-10 features (mixco eval vs scikit-learn, same protocol)"
+echo "== 3. linear probe (mixco bench probe vs scikit-learn, same protocol, same features)"
 "$mixco" eval "$work/encoder.onnx" --dataset cifar10 --baseline none --threads "$threads" \
     --json "$work/eval.json" --dump-features "$work/npy"
-$py -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print(json.dumps({'mixco_top1': r['linear']['top1'], 'alpha': r['linear']['alpha'], 'probe_seconds': r['seconds']['probe']}))" "$work/eval.json"
-$py benches/sklearn_probe.py "$work/npy" cifar10 encoder.onnx --threads "$threads"
+THREADS=$threads scripts/bench-probe.sh "$mixco" "$py" "$work/npy"

@@ -11,3 +11,6 @@ echo "== dataset loading"
 echo "== training step (CPU)"
 "$mixco" bench train --method moco-v2 --arch resnet18 --width 16 --batch-size 256 --device cpu
 "$mixco" bench train --method simclr --arch resnet18 --width 16 --batch-size 256 --device cpu
+echo "== linear probe at CIFAR-100's and Tiny ImageNet's feature shapes (synthetic clusters)"
+"$mixco" bench probe --synthetic 50000x128x100
+"$mixco" bench probe --synthetic 100000x128x200

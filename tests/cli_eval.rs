@@ -180,4 +180,31 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     assert_eq!(feats.len(), 10 + header_len + 200 * 32 * 4);
     let labels = std::fs::read(npy.join("synthetic-train-labels.npy")).unwrap();
     assert_eq!(labels.len() % 64, (200 * 8) % 64);
+
+    // `mixco bench probe` on the dumped features is the probe `mixco eval` ran.
+    let dir_s = npy.to_str().unwrap();
+    let o = mixco(&["bench", "probe", "--features", dir_s, "--dataset", "synthetic", "--model", "foreign.onnx", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bench: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(bench["result"], read(&jb)["results"][0]["linear"]);
+    assert!(bench["floor_s"].as_f64().unwrap() > 0.0 && bench["rows"] == 200 && bench["dim"] == 32, "{bench}");
+    // A cut features file is an error naming it.
+    let cut = npy.join("synthetic-foreign.onnx-test.npy");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let o = mixco(&["bench", "probe", "--features", dir_s, "--dataset", "synthetic", "--model", "foreign.onnx"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("synthetic-foreign.onnx-test.npy: shape [100, 32] needs 3200 elements of 4 bytes"), "{}", text(&o));
+}
+
+#[test]
+fn bench_probe_on_synthetic_clusters() {
+    let o = mixco(&["bench", "probe", "--synthetic", "2000x16x5", "--synthetic-test", "500", "--separation", "3", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((r["rows"].as_u64(), r["dim"].as_u64(), r["classes"].as_u64(), r["test_rows"].as_u64()), (Some(2000), Some(16), Some(5), Some(500)));
+    assert!(r["result"]["top1"].as_f64().unwrap() > 0.9, "well-separated clusters: {r}");
+    assert_eq!(r["result"]["fits"].as_array().unwrap().len(), 5);
+    let o = mixco(&["bench", "probe", "--synthetic", "2000x16"]);
+    assert!(!o.status.success() && text(&o).contains("expected ROWSxDIMxCLASSES"), "{}", text(&o));
 }

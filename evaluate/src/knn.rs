@@ -1,49 +1,64 @@
-use crate::features::Features;
-use ndarray::{s, Array2, ArrayView2, Axis};
+//! Weighted kNN on frozen features: the one kNN for `mixco eval` (the
+//! training monitor keeps its own on libtorch tensors, where its features live).
 
-fn normalized(f: &Features) -> Array2<f32> {
-    let mut a = ArrayView2::from_shape((f.n, f.dim), &f.data).expect("features shape").to_owned();
-    for mut row in a.rows_mut() {
-        let norm = row.dot(&row).sqrt().max(1e-12);
-        row /= norm;
+use crate::features::Features;
+use crate::linalg;
+use rayon::prelude::*;
+
+fn normalized(f: &Features) -> Vec<f32> {
+    let mut a = f.data.clone();
+    for row in a.chunks_exact_mut(f.dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
     }
     a
 }
 
+/// Similarity entries per block of test rows (64 MB of f32).
+const BLOCK: usize = 16 << 20;
+
 /// Weighted kNN top-1 accuracy for each k in `ks`: cosine similarity, each of
 /// the k nearest training features votes for its label with exp(sim / t).
+/// One blocked matrix product per block of test rows, then a top-k per row.
 pub fn knn_accuracy(train: &Features, train_y: &[u32], test: &Features, test_y: &[u32], classes: usize, ks: &[usize], t: f32) -> Vec<f64> {
-    let a = normalized(train);
-    let b = normalized(test);
+    let (a, b) = (normalized(train), normalized(test));
     let kmax = ks.iter().copied().max().unwrap_or(1).min(train.n).max(1);
+    let rows = (BLOCK / train.n.max(1)).clamp(1, 1024);
+    let mut sim = vec![0f32; rows * train.n];
     let mut correct = vec![0usize; ks.len()];
-    let chunk = 512;
-    let mut idx: Vec<usize> = Vec::with_capacity(train.n);
-    for start in (0..test.n).step_by(chunk) {
-        let end = (start + chunk).min(test.n);
-        let sim = b.slice(s![start..end, ..]).dot(&a.t());
-        for (r, row) in sim.axis_iter(Axis(0)).enumerate() {
-            idx.clear();
-            idx.extend(0..train.n);
-            let cmp = |x: &usize, y: &usize| row[*y].partial_cmp(&row[*x]).unwrap_or(std::cmp::Ordering::Equal);
-            if kmax < train.n {
-                idx.select_nth_unstable_by(kmax - 1, cmp);
-            }
-            idx.truncate(kmax);
-            idx.sort_by(cmp);
-            for (j, &k) in ks.iter().enumerate() {
-                let mut votes = vec![0f32; classes];
-                for &i in idx.iter().take(k) {
-                    votes[train_y[i] as usize] += (row[i] / t).exp();
-                }
-                let pred = votes.iter().enumerate().max_by(|x, y| x.1.partial_cmp(y.1).unwrap()).map(|(c, _)| c).unwrap_or(0);
-                if pred == test_y[start + r] as usize {
-                    correct[j] += 1;
-                }
-            }
-        }
+    for start in (0..test.n).step_by(rows) {
+        let end = (start + rows).min(test.n);
+        let block = &mut sim[..(end - start) * train.n];
+        linalg::mul_nt(&b[start * test.dim..end * test.dim], &a, block, end - start, test.dim, train.n);
+        let hits = block
+            .par_chunks(train.n)
+            .zip(&test_y[start..end])
+            .map(|(row, &label)| votes_right(row, train_y, label, classes, ks, kmax, t))
+            .reduce(|| vec![0; ks.len()], |x, y| x.iter().zip(&y).map(|(a, b)| a + b).collect());
+        correct.iter_mut().zip(&hits).for_each(|(c, h)| *c += h);
     }
     correct.iter().map(|&c| c as f64 / test.n.max(1) as f64).collect()
+}
+
+/// For each k: 1 if the k nearest (by `row`'s similarities) vote for `label`.
+fn votes_right(row: &[f32], train_y: &[u32], label: u32, classes: usize, ks: &[usize], kmax: usize, t: f32) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    let cmp = |x: &usize, y: &usize| row[*y].partial_cmp(&row[*x]).unwrap_or(std::cmp::Ordering::Equal);
+    if kmax < row.len() {
+        idx.select_nth_unstable_by(kmax - 1, cmp);
+    }
+    idx.truncate(kmax);
+    idx.sort_by(cmp);
+    ks.iter()
+        .map(|&k| {
+            let mut votes = vec![0f32; classes];
+            for &i in idx.iter().take(k) {
+                votes[train_y[i] as usize] += (row[i] / t).exp();
+            }
+            let pred = votes.iter().enumerate().max_by(|x, y| x.1.partial_cmp(y.1).unwrap()).map(|(c, _)| c).unwrap_or(0);
+            (pred == label as usize) as usize
+        })
+        .collect()
 }
 
 #[cfg(test)]

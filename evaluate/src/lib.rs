@@ -1,16 +1,21 @@
 //! `mixco eval`: ONNX Runtime feature extraction (no libtorch), a linear
-//! probe (`linfa-logistic`) and weighted kNN on frozen features, against a
+//! probe (multinomial logistic regression, L-BFGS) and weighted kNN on frozen features, against a
 //! randomly initialised encoder of the same architecture.
 
 pub mod baseline;
 pub mod cache;
 pub mod chart;
+pub mod clusters;
 pub mod features;
 pub mod knn;
+pub mod lbfgs;
+pub mod linalg;
 pub mod model;
+pub mod npy;
 pub mod probe;
 pub mod resize;
 pub mod runtime;
 pub mod session;
+pub mod softmax_loss;
 
 pub use model::EncoderModel;

@@ -36,6 +36,52 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// The linear probe alone, against its arithmetic floor: on the features
+    /// `mixco eval --dump-features DIR` wrote, or on synthetic Gaussian class
+    /// clusters of a given shape (compare with benches/sklearn_probe.py).
+    #[command(after_help = "Examples:
+  mixco bench probe --synthetic 100000x128x200 --synthetic-test 10000
+  mixco eval enc.onnx --dataset cifar10 --root DATA --baseline none --dump-features feats
+  mixco bench probe --features feats --dataset cifar10 --model enc.onnx
+
+The floor is the time of the probe's matrix products alone (X·W and Xᵀ·D,
+timed here on the same shapes) times the objective evaluations it made.
+Threads: RAYON_NUM_THREADS (default: all cores).")]
+    Probe {
+        /// A `mixco eval --dump-features` folder (with --dataset and --model).
+        #[arg(long, value_name = "DIR", conflicts_with = "synthetic", requires_all = ["dataset", "model"])]
+        features: Option<std::path::PathBuf>,
+        /// The dataset part of the file names (DATASET-MODEL-train.npy).
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The model part of the file names, as `mixco eval` printed it.
+        #[arg(long)]
+        model: Option<String>,
+        /// Synthetic training features: ROWSxDIMxCLASSES.
+        #[arg(long, value_parser = parse_shape, required_unless_present = "features")]
+        synthetic: Option<[usize; 3]>,
+        /// Synthetic test rows.
+        #[arg(long, default_value_t = 10_000)]
+        synthetic_test: usize,
+        /// Spread of the synthetic class means (their std; samples have unit std).
+        #[arg(long, default_value_t = 0.2)]
+        separation: f32,
+        /// Also write the synthetic features as a `--features` folder (for
+        /// benches/sklearn_probe.py DIR synthetic clusters).
+        #[arg(long, value_name = "DIR", requires = "synthetic")]
+        write: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// L-BFGS iterations a fit (mixco eval uses the default).
+        #[arg(long, default_value_t = mixco_eval::probe::MAX_ITER)]
+        max_iter: usize,
+        /// Converged when every gradient entry of the per-sample objective is at most this.
+        #[arg(long, default_value_t = mixco_eval::probe::GTOL)]
+        gtol: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     #[cfg(feature = "train")]
     /// Images/s of the bare encoder passes against full training steps (with and without MixCo).
     #[command(after_help = "Example:\n  mixco bench train --arch resnet18 --width 16 --batch-size 256 --device cpu")]
@@ -116,6 +162,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
             println!("{}: {:.0} images/s (median of {}; batch {b}, {} px, threads {threads})", m.name, rates[rates.len() / 2], rates.len(), s);
             Ok(())
         }
+        BenchCommand::Probe { features, dataset, model, synthetic, synthetic_test, separation, seed, max_iter, gtol, write, json } => {
+            let (train, train_y, test, test_y) = match (features, synthetic) {
+                (Some(dir), _) => probe_features(&dir, &dataset.unwrap_or_default(), &model.unwrap_or_default())?,
+                (None, Some([n, d, c])) => {
+                    let clusters = mixco_eval::clusters::Clusters::new(d, c, separation, seed);
+                    let (a, ya) = clusters.sample(n, seed + 1);
+                    let (b, yb) = clusters.sample(synthetic_test, seed + 2);
+                    if let Some(dir) = &write {
+                        write_features(dir, &a, &ya, &b, &yb)?;
+                    }
+                    (a, ya, b, yb)
+                }
+                (None, None) => anyhow::bail!("give --features DIR (with --dataset and --model) or --synthetic ROWSxDIMxCLASSES"),
+            };
+            probe_bench(&train, &train_y, &test, &test_y, mixco_eval::probe::ProbeOptions { max_iter, gtol }, json)
+        }
         #[cfg(feature = "train")]
         BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, bf16, warmup, iters, json } => {
             if let Some(t) = threads {
@@ -147,6 +209,92 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    let v: Vec<usize> = s.split('x').map(|p| p.parse().map_err(|_| format!("`{s}`: expected ROWSxDIMxCLASSES, e.g. 50000x128x100"))).collect::<Result<_, _>>()?;
+    match v[..] {
+        [n, d, c] if n >= 10 && d > 0 && c >= 2 => Ok([n, d, c]),
+        _ => Err(format!("`{s}`: expected ROWSxDIMxCLASSES with at least 10 rows, 1 feature and 2 classes")),
+    }
+}
+
+type Split = (mixco_eval::features::Features, Vec<u32>);
+
+fn probe_features(dir: &std::path::Path, dataset: &str, model: &str) -> Result<(mixco_eval::features::Features, Vec<u32>, mixco_eval::features::Features, Vec<u32>)> {
+    let split = |name: &str| -> Result<Split> {
+        let (n, dim, data) = mixco_eval::npy::read_f32_2d(&dir.join(format!("{dataset}-{model}-{name}.npy")))?;
+        let path = dir.join(format!("{dataset}-{name}-labels.npy"));
+        let labels = mixco_eval::npy::read_labels(&path)?;
+        if labels.len() != n {
+            anyhow::bail!("{}: {} labels for {n} feature rows", path.display(), labels.len());
+        }
+        Ok((mixco_eval::features::Features { data, n, dim }, labels))
+    };
+    let ((a, ya), (b, yb)) = (split("train")?, split("test")?);
+    Ok((a, ya, b, yb))
+}
+
+/// DIR/synthetic-clusters-{train,test}.npy and DIR/synthetic-{train,test}-labels.npy.
+fn write_features(dir: &std::path::Path, a: &mixco_eval::features::Features, ya: &[u32], b: &mixco_eval::features::Features, yb: &[u32]) -> Result<()> {
+    use mixco_data::fsutil::write_atomic;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    for (split, f, y) in [("train", a, ya), ("test", b, yb)] {
+        write_atomic(&dir.join(format!("synthetic-clusters-{split}.npy")), &mixco_eval::npy::encode_f32(&[f.n, f.dim], &f.data))?;
+        write_atomic(&dir.join(format!("synthetic-{split}-labels.npy")), &mixco_eval::npy::encode_labels(y))?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct ProbeBench {
+    rows: usize,
+    dim: usize,
+    classes: usize,
+    test_rows: usize,
+    threads: usize,
+    result: mixco_eval::probe::ProbeResult,
+    seconds: f64,
+    /// Seconds of X·W and Xᵀ·D at the refit's shape.
+    products_s: (f64, f64),
+    floor_s: f64,
+}
+
+fn probe_bench(train: &mixco_eval::features::Features, train_y: &[u32], test: &mixco_eval::features::Features, test_y: &[u32], opts: mixco_eval::probe::ProbeOptions, json: bool) -> Result<()> {
+    let classes = { let mut c = train_y.to_vec(); c.sort_unstable(); c.dedup(); c.len() };
+    let bar = super::eval::probe_bar("", opts);
+    let t = std::time::Instant::now();
+    let result = mixco_eval::probe::linear_probe_with(train, train_y, test, test_y, opts, &mut |p| super::eval::show_probe(&bar, p))?;
+    let seconds = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    // The products' time per row is flat in the row count at these sizes:
+    // time them once at full size and scale to each fit's rows.
+    let products_s = mixco_eval::linalg::time_products(train.n, train.dim, classes, 5);
+    let per_row = (products_s.0 + products_s.1) / train.n as f64;
+    let floor_s: f64 = result.fits.iter().map(|f| f.evaluations as f64 * f.rows as f64 * per_row).sum();
+    let threads = rayon_threads();
+    let r = ProbeBench { rows: train.n, dim: train.dim, classes, test_rows: test.n, threads, result, seconds, products_s, floor_s };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("linear probe on {} x {} features, {} classes ({} test rows), {} threads", r.rows, r.dim, r.classes, r.test_rows, threads);
+    let mut t = prettytable::Table::new();
+    t.set_format(*prettytable::format::consts::FORMAT_CLEAN);
+    t.set_titles(prettytable::row!["fit", r->"alpha", r->"rows", r->"iterations", r->"evaluations", r->"loss", "stop", r->"seconds"]);
+    for (i, f) in r.result.fits.iter().enumerate() {
+        let what = if i + 1 == r.result.fits.len() { "refit".to_string() } else { format!("held-out {}", i + 1) };
+        t.add_row(prettytable::row![what, r->f.alpha, r->f.rows, r->f.iterations, r->f.evaluations, r->format!("{:.5}", f.loss), format!("{:?}", f.stop), r->format!("{:.2}", f.seconds)]);
+    }
+    t.printstd();
+    let gflop = 2.0 * (r.rows * r.dim * r.classes) as f64 / 1e9;
+    let evals: usize = r.result.fits.iter().map(|f| f.evaluations).sum();
+    println!("top-1 {:.2}%, top-5 {:.2}%, alpha {} (held-out top-1 {:?})", 100.0 * r.result.top1, 100.0 * r.result.top5, r.result.alpha, r.result.grid);
+    println!(
+        "{:.2} s; floor {:.2} s = {evals} evaluations x the two products (X·W {:.1} ms = {:.0} GFLOP/s, Xᵀ·D {:.1} ms = {:.0} GFLOP/s at {} rows): {:.2}x the floor",
+        seconds, floor_s, 1e3 * products_s.0, gflop / products_s.0, 1e3 * products_s.1, gflop / products_s.1, r.rows, seconds / floor_s
+    );
+    Ok(())
 }
 
 /// A warning when other work already keeps the cores busy (half or more
@@ -181,6 +329,9 @@ fn busy_note(before: &str, after: &str) -> Option<String> {
 }
 
 fn rayon_threads() -> usize {
+    if let Some(n) = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0) {
+        return n;
+    }
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 

@@ -1,7 +1,8 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use mixco_eval::features::{extract_with, Features, Feed, RESIZE_POLICY};
-use mixco_eval::probe::{linear_probe, ProbeResult};
+use mixco_eval::npy;
+use mixco_eval::probe::{linear_probe_with, ProbeOptions, ProbeProgress, ProbeResult};
 use mixco_eval::session::OnnxModel;
 use mixco_eval::model::Overrides;
 use mixco_eval::EncoderModel;
@@ -145,6 +146,22 @@ fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str,
     Ok(f)
 }
 
+/// The probe's bar on a terminal: one slot per iteration of every fit (a
+/// fit that converges early jumps to the next).
+pub fn probe_bar(model: &str, opts: ProbeOptions) -> indicatif::ProgressBar {
+    let len = ((mixco_eval::probe::ALPHAS.len() + 1) * opts.max_iter) as u64;
+    let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(len) } else { indicatif::ProgressBar::hidden() };
+    pb.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:25}] {msg} ({elapsed})").unwrap().progress_chars("=> "));
+    pb.set_prefix(format!("{model} linear probe"));
+    pb
+}
+
+pub fn show_probe(pb: &indicatif::ProgressBar, p: &ProbeProgress) {
+    pb.set_position(((p.fit - 1) * p.max_iter + p.iteration) as u64);
+    let what = if p.refit { "refit on all".to_string() } else { format!("held-out fit {}/{}", p.fit, p.fits - 1) };
+    pb.set_message(format!("{what}, alpha {}, iteration {}/{}, loss {:.4}", p.alpha, p.iteration, p.max_iter, p.loss));
+}
+
 fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArgs) -> Result<Report> {
     for (name, set) in [("training", &splits.train), ("test", &splits.test)] {
         if set.is_empty() {
@@ -164,29 +181,14 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
         let t_knn = t.elapsed().as_secs_f64() - t_features;
-        let linear = linear_probe(&train, &splits.train.labels, &test, &splits.test.labels)?;
+        let bar = probe_bar(&m.name, ProbeOptions::default());
+        let linear = linear_probe_with(&train, &splits.train.labels, &test, &splits.test.labels, ProbeOptions::default(), &mut |p| show_probe(&bar, p))?;
+        bar.finish_and_clear();
         let probe = t.elapsed().as_secs_f64() - t_features - t_knn;
         let seconds = Timings { features: t_features, knn: t_knn, probe };
         results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
     }
     Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results })
-}
-
-/// NumPy `.npy` (format 1.0) of a little-endian array.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 /// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
@@ -197,10 +199,8 @@ fn dump(dir: &std::path::Path, splits: &mixco_data::Splits, model: &str, train: 
     let ds = splits.name.replace([':', '/'], "_");
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     for (split, f, labels) in [("train", train, &splits.train.labels), ("test", test, &splits.test.labels)] {
-        let bytes: Vec<u8> = f.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        write_atomic(&dir.join(format!("{ds}-{slug}-{split}.npy")), &npy("<f4", &[f.n, f.dim], &bytes))?;
-        let bytes: Vec<u8> = labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
-        write_atomic(&dir.join(format!("{ds}-{split}-labels.npy")), &npy("<i8", &[labels.len()], &bytes))?;
+        write_atomic(&dir.join(format!("{ds}-{slug}-{split}.npy")), &npy::encode_f32(&[f.n, f.dim], &f.data))?;
+        write_atomic(&dir.join(format!("{ds}-{split}-labels.npy")), &npy::encode_labels(labels))?;
     }
     Ok(())
 }

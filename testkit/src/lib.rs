@@ -3,6 +3,7 @@
 //! misbehaviour (cut transfers, error codes, stalls).
 
 pub mod http;
+pub mod mutate;
 
 use std::fs;
 use std::io::Write;

@@ -129,14 +129,20 @@ fn allowed_global(module: &str, name: &str) -> Option<Global> {
 
 /// Reads a pickle. Errors are plain sentences; the caller adds the file name.
 pub fn load(data: &[u8]) -> Result<Value, String> {
-    Reader { data, pos: 0, stack: Vec::new(), memo: HashMap::new() }.run()
+    Reader { data, pos: 0, stack: Vec::new(), depth: Vec::new(), memo: HashMap::new() }.run()
 }
+
+/// Containers nested deeper than this are refused: a checkpoint nests a few
+/// levels, and every later walk over a `Value` (drop, clone, compare) recurses.
+pub const MAX_DEPTH: u32 = 1000;
 
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     stack: Vec<Value>,
-    memo: HashMap<u32, Value>,
+    /// The nesting depth of each stack entry (0: not a container).
+    depth: Vec<u32>,
+    memo: HashMap<u32, (Value, u32)>,
 }
 
 impl Reader<'_> {
@@ -159,21 +165,55 @@ impl Reader<'_> {
         self.pos += end + 1;
         Ok(s)
     }
+    fn push(&mut self, v: Value, depth: u32) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep"));
+        }
+        self.stack.push(v);
+        self.depth.push(depth);
+        Ok(())
+    }
+    /// A container of items at most `inner` deep.
+    fn push_container(&mut self, v: Value, inner: u32) -> Result<(), String> {
+        self.push(v, inner + 1)
+    }
     fn pop(&mut self) -> Result<Value, String> {
+        Ok(self.pop_with_depth()?.0)
+    }
+    fn pop_with_depth(&mut self) -> Result<(Value, u32), String> {
         match self.stack.pop() {
             Some(Value::Mark) | None => Err("malformed pickle: stack underflow".into()),
-            Some(v) => Ok(v),
+            Some(v) => Ok((v, self.depth.pop().unwrap_or(0))),
         }
     }
-    /// Items above the topmost MARK, which is removed.
-    fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
+    /// The last `n` entries and their greatest depth.
+    fn pop_n(&mut self, n: usize) -> Result<(Vec<Value>, u32), String> {
+        if self.stack.len() < n {
+            return Err("malformed pickle: stack underflow".into());
+        }
+        let at = self.stack.len() - n;
+        let depth = self.depth.split_off(at).into_iter().max().unwrap_or(0);
+        Ok((self.stack.split_off(at), depth))
+    }
+    /// Items above the topmost MARK, which is removed, and their greatest depth.
+    fn pop_mark(&mut self) -> Result<(Vec<Value>, u32), String> {
         let at = self.stack.iter().rposition(|v| *v == Value::Mark).ok_or("malformed pickle: no MARK")?;
-        let items = self.stack.split_off(at + 1);
+        let items = self.pop_n(self.stack.len() - at - 1)?;
         self.stack.pop();
+        self.depth.pop();
         Ok(items)
     }
     fn top(&mut self) -> Result<&mut Value, String> {
         self.stack.last_mut().ok_or_else(|| "malformed pickle: empty stack".into())
+    }
+    /// The top entry, which now holds items at most `inner` deep.
+    fn top_holding(&mut self, inner: u32) -> Result<&mut Value, String> {
+        let d = self.depth.last_mut().ok_or("malformed pickle: empty stack")?;
+        *d = (*d).max(inner + 1);
+        if *d > MAX_DEPTH {
+            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep"));
+        }
+        self.top()
     }
     fn string(&mut self, n: usize) -> Result<Value, String> {
         let b = self.take(n)?.to_vec();
@@ -187,8 +227,7 @@ impl Reader<'_> {
                  types are allowed); the file may run code when loaded with torch.load"
             )
         })?;
-        self.stack.push(Value::Global(g));
-        Ok(())
+        self.push(Value::Global(g), 0)
     }
 
     fn run(mut self) -> Result<Value, String> {
@@ -206,24 +245,24 @@ impl Reader<'_> {
                     self.le::<8>()?; // FRAME: a length hint only
                 }
                 b'.' => return self.pop(),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b'(' => self.stack.push(Value::Mark),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'}' => self.push(Value::Dict(Vec::new()), 1)?,
+                b']' => self.push(Value::List(Vec::new()), 1)?,
+                b')' => self.push(Value::Tuple(Vec::new()), 1)?,
+                b'(' => self.push(Value::Mark, 0)?,
+                b'N' => self.push(Value::None, 0)?,
+                0x88 => self.push(Value::Bool(true), 0)?,
+                0x89 => self.push(Value::Bool(false), 0)?,
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64))
+                    self.push(Value::Int(v as i64), 0)?
                 }
                 b'M' => {
                     let v = u16::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v as i64))
+                    self.push(Value::Int(v as i64), 0)?
                 }
                 b'J' => {
                     let v = i32::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v as i64))
+                    self.push(Value::Int(v as i64), 0)?
                 }
                 0x8a => {
                     let n = self.u8()? as usize;
@@ -234,94 +273,85 @@ impl Reader<'_> {
                     let neg = n > 0 && b[n - 1] & 0x80 != 0;
                     let mut full = [if neg { 0xff } else { 0 }; 8];
                     full[..n].copy_from_slice(b);
-                    self.stack.push(Value::Int(i64::from_le_bytes(full)))
+                    self.push(Value::Int(i64::from_le_bytes(full)), 0)?
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.le()?);
-                    self.stack.push(Value::Float(v))
+                    self.push(Value::Float(v), 0)?
                 }
                 b'X' => {
                     let n = u32::from_le_bytes(self.le()?) as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s)
+                    self.push(s, 0)?
                 }
                 0x8c => {
                     let n = self.u8()? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s)
+                    self.push(s, 0)?
                 }
                 b'C' => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b))
+                    self.push(Value::Bytes(b), 0)?
                 }
                 b'B' => {
                     let n = u32::from_le_bytes(self.le()?) as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b))
+                    self.push(Value::Bytes(b), 0)?
                 }
-                b'q' => {
-                    let i = self.u8()? as u32;
+                b'q' | b'r' | 0x94 => {
+                    let i = match op {
+                        b'q' => self.u8()? as u32,
+                        b'r' => u32::from_le_bytes(self.le()?),
+                        _ => self.memo.len() as u32,
+                    };
                     let v = self.top()?.clone();
-                    self.memo.insert(i, v);
-                }
-                b'r' => {
-                    let i = u32::from_le_bytes(self.le()?);
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
-                }
-                0x94 => {
-                    let i = self.memo.len() as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    let d = self.depth.last().copied().unwrap_or(0);
+                    self.memo.insert(i, (v, d));
                 }
                 b'h' | b'j' => {
                     let i = if op == b'h' { self.u8()? as u32 } else { u32::from_le_bytes(self.le()?) };
-                    let v = self.memo.get(&i).ok_or_else(|| format!("malformed pickle: memo {i} is unset"))?.clone();
-                    self.stack.push(v)
+                    let (v, d) = self.memo.get(&i).ok_or_else(|| format!("malformed pickle: memo {i} is unset"))?.clone();
+                    self.push(v, d)?
                 }
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items))
+                    let (items, d) = self.pop_mark()?;
+                    self.push_container(Value::Tuple(items), d)?
                 }
                 0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err("malformed pickle: stack underflow".into());
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items))
+                    let (items, d) = self.pop_n((op - 0x84) as usize)?;
+                    self.push_container(Value::Tuple(items), d)?
                 }
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items))
+                    let (items, d) = self.pop_mark()?;
+                    self.push_container(Value::List(items), d)?
                 }
                 b'a' => {
-                    let v = self.pop()?;
-                    match self.top()? {
+                    let (v, d) = self.pop_with_depth()?;
+                    match self.top_holding(d)? {
                         Value::List(l) => l.push(v),
                         other => return Err(format!("malformed pickle: APPEND to a {}", other.kind())),
                     }
                 }
                 b'e' => {
-                    let items = self.pop_mark()?;
-                    match self.top()? {
+                    let (items, d) = self.pop_mark()?;
+                    match self.top_holding(d)? {
                         Value::List(l) => l.extend(items),
                         other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind())),
                     }
                 }
                 b'd' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Dict(pairs(items)?))
+                    let (items, d) = self.pop_mark()?;
+                    self.push_container(Value::Dict(pairs(items)?), d)?
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    set_items(self.top()?, vec![(k, v)])?;
+                    let (v, dv) = self.pop_with_depth()?;
+                    let (k, dk) = self.pop_with_depth()?;
+                    set_items(self.top_holding(dv.max(dk))?, vec![(k, v)])?;
                 }
                 b'u' => {
-                    let items = pairs(self.pop_mark()?)?;
-                    set_items(self.top()?, items)?;
+                    let (items, d) = self.pop_mark()?;
+                    set_items(self.top_holding(d)?, pairs(items)?)?;
                 }
                 b'c' => {
                     let module = self.line()?;
@@ -339,13 +369,14 @@ impl Reader<'_> {
                 b'Q' => {
                     let pid = self.pop()?;
                     let s = persistent_storage(pid)?;
-                    self.stack.push(Value::Storage(s))
+                    self.push(Value::Storage(s), 0)?
                 }
                 b'R' => {
-                    let args = self.pop()?;
+                    // The result holds (parts of) the arguments, never deeper.
+                    let (args, d) = self.pop_with_depth()?;
                     let func = self.pop()?;
                     let v = reduce(func, args)?;
-                    self.stack.push(v)
+                    self.push(v, d)?
                 }
                 b'b' => {
                     // BUILD: OrderedDict state (state_dict()'s `_metadata`) carries no tensors.
@@ -360,7 +391,8 @@ impl Reader<'_> {
                 }
                 b'2' => {
                     let v = self.top()?.clone();
-                    self.stack.push(v)
+                    let d = self.depth.last().copied().unwrap_or(0);
+                    self.push(v, d)?
                 }
                 _ => {
                     return Err(format!(
@@ -509,5 +541,48 @@ mod tests {
     fn truncated_and_malformed() {
         assert_eq!(load(b"\x80\x02X\x05\x00\x00\x00ab").unwrap_err(), "the pickle ends early");
         assert!(load(b"\x80\x02s.").unwrap_err().contains("stack underflow"));
+    }
+
+    /// Nesting by every container opcode: lists (APPEND, APPENDS), tuples
+    /// (MARK/TUPLE, TUPLE1), dicts (SETITEM, SETITEMS), the memo and DUP,
+    /// up to the limit and one past it.
+    #[test]
+    fn nesting_is_bounded_for_every_container() {
+        let nest = |depth: usize, open: &[u8], close: &[u8]| {
+            let mut p = b"\x80\x02".to_vec();
+            for _ in 0..depth {
+                p.extend_from_slice(open);
+            }
+            p.push(b'N');
+            for _ in 0..depth {
+                p.extend_from_slice(close);
+            }
+            p.push(b'.');
+            p
+        };
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"]", b"a"),                  // list.append
+            (b"](", b"e"),                 // list.extend
+            (b"(", b"t"),                  // tuple of MARK
+            (b"", b"\x85"),                // TUPLE1
+            (b"}K\x01", b"s"),             // {1: ...}
+            (b"}(K\x01", b"u"),            // {1: ...} by SETITEMS
+        ];
+        for (open, close) in cases {
+            let max = MAX_DEPTH as usize;
+            assert!(load(&nest(max, open, close)).is_ok(), "{open:?} {close:?} at the limit");
+            let e = load(&nest(max + 1, open, close)).unwrap_err();
+            assert!(e.contains("more than 1000 deep"), "{open:?} {close:?}: {e}");
+            assert!(load(&nest(100_000, open, close)).unwrap_err().contains("deep"));
+        }
+        // A memoised deep value stays deep when fetched again (q / h), and DUP too.
+        let mut p = nest(MAX_DEPTH as usize, b"]", b"a");
+        p.pop();
+        p.extend_from_slice(b"q\x00]h\x00a.");
+        assert!(load(&p).unwrap_err().contains("deep"));
+        let mut p = nest(MAX_DEPTH as usize, b"]", b"a");
+        p.pop();
+        p.extend_from_slice(b"2a.");
+        assert!(load(&p).unwrap_err().contains("deep"));
     }
 }

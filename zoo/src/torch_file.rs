@@ -30,10 +30,21 @@ pub fn read(bytes: &[u8]) -> Result<TorchFile, String> {
         .ok_or("not a PyTorch checkpoint: the zip holds no ARCHIVE/data.pkl")?
         .clone();
     let prefix = pkl.trim_end_matches("data.pkl").to_string();
+    let file_len = bytes.len() as u64;
     let mut read_entry = |name: &str| -> Result<Vec<u8>, String> {
-        let mut f = zip.by_name(name).map_err(|e| format!("zip entry {name}: {e}"))?;
-        let mut out = Vec::with_capacity(f.size() as usize);
-        f.read_to_end(&mut out).map_err(|e| format!("zip entry {name}: {e}"))?;
+        let f = zip.by_name(name).map_err(|e| format!("zip entry {name}: {e}"))?;
+        let (size, packed) = (f.size(), f.compressed_size());
+        // The sizes are untrusted header fields: nothing is allocated from
+        // them that the file itself could not hold (deflate expands at most
+        // 1032:1; torch.save stores entries uncompressed).
+        if packed > file_len || size > packed.saturating_mul(1032) {
+            return Err(format!("zip entry {name} declares {size} bytes ({packed} compressed) in a file of {file_len} bytes"));
+        }
+        let mut out = Vec::with_capacity(size.min(file_len) as usize);
+        f.take(size).read_to_end(&mut out).map_err(|e| format!("zip entry {name}: {e}"))?;
+        if out.len() as u64 != size {
+            return Err(format!("zip entry {name} holds {} bytes, not the {size} its header declares", out.len()));
+        }
         Ok(out)
     };
     if names.contains(&format!("{prefix}byteorder")) {
@@ -58,14 +69,21 @@ impl TorchFile {
         let s = &t.storage;
         let raw = self.storages.get(&s.key).ok_or_else(|| format!("storage {} is missing from the archive", s.key))?;
         let size = s.dtype.size();
-        if raw.len() < s.numel * size {
+        if s.numel.checked_mul(size).is_none_or(|bytes| raw.len() < bytes) {
             return Err(format!("storage {} holds {} bytes, fewer than its {} elements", s.key, raw.len(), s.numel));
         }
-        let numel: usize = t.shape.iter().product();
+        // Shapes, strides and offsets are untrusted: checked arithmetic, and
+        // no view larger than its storage (a checkpoint's never is; zero
+        // strides could otherwise make a one-element storage ask for 2^60).
+        let past = || format!("a tensor of shape {:?} (strides {:?}) reaches past the end of storage {}", t.shape, t.stride, s.key);
+        let numel = t.shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)).ok_or_else(past)?;
+        if numel > s.numel {
+            return Err(past());
+        }
         if numel > 0 {
-            let last = t.offset + t.shape.iter().zip(&t.stride).map(|(n, s)| (n - 1) * s).sum::<usize>();
-            if last >= s.numel {
-                return Err(format!("a tensor of shape {:?} reaches past the end of storage {}", t.shape, s.key));
+            let span = t.shape.iter().zip(&t.stride).try_fold(t.offset, |a, (n, st)| (n - 1).checked_mul(*st).and_then(|x| a.checked_add(x)));
+            if span.is_none_or(|last| last >= s.numel) {
+                return Err(past());
             }
         }
         // Element indices in row-major order of the view.
@@ -135,5 +153,46 @@ mod tests {
     fn not_a_checkpoint() {
         assert!(read(b"hello").unwrap_err().starts_with("not a PyTorch checkpoint"));
         assert!(read(b"\x80\x02\x8a\x0alegacy").unwrap_err().contains("legacy"));
+    }
+
+    /// A stored (uncompressed) zip of `entries`, as torch.save writes it.
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn declared_sizes_larger_than_the_file_are_refused_before_allocating() {
+        let pkl: &[u8] = b"\x80\x02}q\x00.";
+        let good = zip_of(&[("archive/data.pkl", pkl)]);
+        assert!(read(&good).is_ok());
+        // Patch the central directory's uncompressed size to ~4 GiB (the
+        // file is a few hundred bytes): once aborted allocating it.
+        let mut bad = good.clone();
+        let cd = bad.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+        bad[cd + 24..cd + 28].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let e = read(&bad).unwrap_err();
+        assert!(e.contains("archive/data.pkl declares 4294967280 bytes"), "{e}");
+        // A declared size smaller than the data is cut, and said so.
+        let mut short = good.clone();
+        short[cd + 24..cd + 28].copy_from_slice(&3u32.to_le_bytes());
+        assert!(read(&short).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_in_the_pickle_is_a_named_error() {
+        // 200,000 nested lists: overflowed the stack (when dropped) before.
+        let mut pkl = b"\x80\x02".to_vec();
+        pkl.extend(std::iter::repeat_n(b']', 200_000));
+        pkl.extend(std::iter::repeat_n(b'a', 199_999));
+        pkl.push(b'.');
+        let e = read(&zip_of(&[("archive/data.pkl", &pkl)])).unwrap_err();
+        assert!(e.contains("nests containers more than 1000 deep"), "{e}");
     }
 }
