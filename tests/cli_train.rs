@@ -97,3 +97,107 @@ fn bench_train_reports_ceiling_and_full_steps() {
     ]);
     assert!(rows[1]["images_per_s"].as_f64().unwrap() > 0.0);
 }
+
+/// Starts `mixco ARGS` and returns it once a line of its stderr contains
+/// `marker`, with the stderr lines read so far and a reader of the rest.
+fn start_until(args: &[&str], marker: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mixco"))
+        .args(args)
+        .env_remove("MIXCO_DATA")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).expect("the marker line in time");
+        if line.contains(marker) {
+            return (child, rx);
+        }
+    }
+}
+
+fn interrupt(child: &std::process::Child) {
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+fn log_steps(dir: &std::path::Path) -> Vec<u64> {
+    let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
+    log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect()
+}
+
+/// Issue 18, cases 3 and 7 (and 6's log): a second writer into a run's
+/// folder is refused naming the first; Ctrl-C prints a resume command that
+/// works as printed, with the synthetic data's flags; the resumed log has
+/// each step once.
+#[test]
+fn one_writer_per_folder_and_the_printed_resume_command_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // TINY with 256 training images (its 64 replaced) and another seed.
+    let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "256" } else { a }).collect();
+    let long = [&tiny[..], &["--synthetic-seed", "5", "--batch-size", "16", "--epochs", "30", "--output", out.to_str().unwrap()]].concat();
+    let (mut child, rx) = start_until(&long, "epoch 1/30");
+    let o = mixco(&[&TINY[..], &["--batch-size", "16", "--epochs", "1", "--output", out.to_str().unwrap(), "--overwrite"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains(&format!("process {} is training into this folder", child.id())), "{}", text(&o));
+    interrupt(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let printed: Vec<String> = rx.try_iter().collect();
+    let cmd = printed.iter().find_map(|l| l.split_once("resume with: ").map(|(_, c)| c.to_string())).expect("a resume command");
+    assert!(cmd.contains("--synthetic-train 256 --synthetic-test 32 --synthetic-seed 5"), "{cmd}");
+    // A line logged past the checkpoint (as after a kill during a save) and
+    // a killed writer's temporary file: repaired when the run resumes.
+    let steps = log_steps(&out);
+    let mut log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    log += &log.lines().last().unwrap().replace(&format!("\"step\":{}", steps.last().unwrap()), "\"step\":100000");
+    log.push('\n');
+    std::fs::write(out.join("log.jsonl"), log).unwrap();
+    std::fs::write(out.join(".last.safetensors.tmp-4000000-0"), b"").unwrap();
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(&words[..2], ["mixco", "train"]);
+    let o = mixco(&[&words[1..], &["--threads", "1"][..]].concat());
+    assert!(o.status.success(), "{cmd}\n{}", text(&o));
+    assert!(text(&o).contains("dropped 1 line") && text(&o).contains("removed"), "{}", text(&o));
+    assert!(!out.join(".last.safetensors.tmp-4000000-0").exists());
+    let steps = log_steps(&out);
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "every step logged once: {steps:?}");
+    assert_eq!(steps.len(), 31, "random init and 30 epochs: {steps:?}");
+}
+
+/// Issue 18, cases 4 and 5: resuming into another run's folder is refused
+/// (its files untouched); resuming into a new folder works and carries the
+/// log over.
+#[test]
+fn resumes_into_other_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    for (out, seed) in [(&a, "1"), (&b, "2")] {
+        let o = mixco(&[&TINY[..], &["--batch-size", "16", "--epochs", "1", "--seed", seed, "--output", out.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let b_log = std::fs::read_to_string(b.join("log.jsonl")).unwrap();
+    let b_final = std::fs::read(b.join("final.safetensors")).unwrap();
+    let resume = |to: &std::path::Path| {
+        mixco(&["train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--threads", "1",
+            "--resume", a.join("last.safetensors").to_str().unwrap(), "--output", to.to_str().unwrap()])
+    };
+    let o = resume(&b);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(b.join("log.jsonl")).unwrap(), b_log);
+    assert_eq!(std::fs::read(b.join("final.safetensors")).unwrap(), b_final);
+    let o = resume(&c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(c.join("log.jsonl")).unwrap(), std::fs::read_to_string(a.join("log.jsonl")).unwrap());
+    assert!(c.join("final.safetensors").is_file() && c.join("curves.svg").is_file());
+}

@@ -146,7 +146,7 @@ mod tests {
         use mixco_testkit::mutate::{budget, check_no_panic};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.npy");
-        let mut run = |name: &str, valid: Vec<u8>, seed, labels: bool| {
+        let run = |name: &str, valid: Vec<u8>, seed, labels: bool| {
             check_no_panic(name, &valid, budget(2000), seed, |b| {
                 std::fs::write(&path, b).unwrap();
                 if labels { read_labels(&path).map(|_| ()) } else { read_f32_2d(&path).map(|_| ()) }

@@ -152,7 +152,7 @@ pub fn probe_bar(model: &str, opts: ProbeOptions) -> indicatif::ProgressBar {
     let len = ((mixco_eval::probe::ALPHAS.len() + 1) * opts.max_iter) as u64;
     let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(len) } else { indicatif::ProgressBar::hidden() };
     pb.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:25}] {msg} ({elapsed})").unwrap().progress_chars("=> "));
-    pb.set_prefix(format!("{model} linear probe"));
+    pb.set_prefix(format!("{model} linear probe").trim_start().to_string());
     pb
 }
 

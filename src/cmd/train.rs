@@ -1,5 +1,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use mixco_train::run_dir::{self, RunLock};
 use mixco_train::{trainer, Method, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +17,9 @@ use std::sync::Arc;
   mixco train --dataset synthetic --epochs 1 --output runs/demo --overwrite
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
-final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg.
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg;
+.mixco.lock holds the folder for the running process (a second run into it is
+refused, naming the first one's PID).
 
 Each epoch's line shows the losses, `cos` (the mean cosine similarity between the
 projections of different images: it falls as training spreads the images out; near 1
@@ -157,19 +160,39 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         mixco_train::tch::set_num_threads(t);
     }
-    let earlier = if args.resume.is_none() { earlier_run(&args.output, args.overwrite)? } else { Vec::new() };
+    let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint)).transpose()?;
+    // Resuming in the checkpoint's own folder continues that run; anywhere
+    // else the folder is checked for another run as for a fresh start.
+    let from_dir = resume.as_ref().map(|p| p.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
+    let in_place = from_dir.as_ref().is_some_and(|d| same_dir(d, &args.output));
+    let earlier = if in_place { Vec::new() } else { earlier_run(&args.output, args.overwrite)? };
     let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;
-    let mut trainer = match &args.resume {
-        Some(spec) => Trainer::resume(&mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint)?, &splits, device)?,
+    let mut trainer = match &resume {
+        Some(path) => Trainer::resume(path, &splits, device)?,
         None => Trainer::new(args.config()?, &splits, device)?,
     };
-    // Only now, with the settings and data known good, is the earlier run deleted.
+    // With the settings and data known good: the folder is ours alone
+    // (locked, and so writable) before anything in it changes.
+    let lock = RunLock::acquire(&args.output)?;
+    for p in lock.remove_stale_temps() {
+        eprintln!("removed {}, left by a writer that did not finish", p.display());
+    }
     for p in earlier {
         std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
+    }
+    match &from_dir {
+        Some(_) if in_place => {
+            let dropped = run_dir::truncate_log(&args.output, trainer.step)?;
+            if dropped > 0 {
+                eprintln!("log.jsonl: dropped {dropped} line(s) logged after the checkpoint's step {} (they are trained again)", trainer.step);
+            }
+        }
+        Some(from) => run_dir::copy_log(from, &args.output, trainer.step)?,
+        None => {}
     }
     let c = &trainer.cfg;
     eprintln!(
@@ -200,14 +223,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), log_epochs: true, interrupt, max_steps: None };
     let summary = trainer.run(&opts)?;
     if summary.interrupted {
-        let root = args.data.rest.root.root.as_ref().map(|r| format!(" --root {}", r.display())).unwrap_or_default();
-        eprintln!(
-            "stopped at step {}; resume with: mixco train --resume {} --dataset {}{root} --output {}",
-            trainer.step,
-            summary.checkpoint.display(),
-            args.data.dataset,
-            args.output.display()
-        );
+        let mut cmd = vec!["mixco".to_string(), "train".into(), "--resume".into(), summary.checkpoint.display().to_string()];
+        cmd.extend(data_flags(&args.data));
+        cmd.extend(["--output".into(), args.output.display().to_string()]);
+        let cmd: Vec<String> = cmd.iter().map(|a| shell_quote(a)).collect();
+        eprintln!("stopped at step {}; resume with: {}", trainer.step, cmd.join(" "));
+        drop(lock);
         std::process::exit(130);
     }
     print_summary(&args.output.join(trainer::LOG_FILE))?;
@@ -217,6 +238,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{w}");
     }
     Ok(())
+}
+
+/// The flags that choose the data, as given: a resume needs the same data.
+fn data_flags(d: &super::data::DatasetFlag) -> Vec<String> {
+    let mut f = vec!["--dataset".to_string(), d.dataset.clone()];
+    if let Some(root) = &d.rest.root.root {
+        f.extend(["--root".into(), root.display().to_string()]);
+    }
+    let r = &d.rest;
+    if d.dataset == "synthetic" {
+        for (flag, v) in [("--synthetic-train", r.synthetic_train as u64), ("--synthetic-test", r.synthetic_test as u64), ("--synthetic-seed", r.synthetic_seed)] {
+            f.extend([flag.to_string(), v.to_string()]);
+        }
+    }
+    if d.dataset.starts_with("folder:") {
+        f.extend(["--image-size".into(), r.image_size.to_string()]);
+    }
+    f
+}
+
+/// `arg` as a POSIX shell word.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
+/// Whether two paths name the same folder (a missing one is no folder).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The files of an earlier run in `out`, which a new run must not append to or

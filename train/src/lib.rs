@@ -16,6 +16,7 @@ pub mod plot;
 pub mod probe;
 pub mod queue;
 pub mod reference;
+pub mod run_dir;
 pub mod trainer;
 
 pub use config::{Method, TrainConfig};

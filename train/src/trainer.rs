@@ -32,6 +32,8 @@ pub enum TrainError {
     Data(#[from] mixco_data::Error),
     #[error("loss became {value} at step {step} (epoch {epoch}); training stopped{}", last_good.as_ref().map(|p| format!(". The last good checkpoint is {}", p.display())).unwrap_or_else(|| ". No checkpoint had been written yet".into()))]
     NonFinite { value: f64, step: usize, epoch: usize, last_good: Option<PathBuf> },
+    #[error("{}: {holder} is training into this folder now (its lock file is .mixco.lock); wait for it, stop it, or choose another output folder", dir.display())]
+    Busy { dir: PathBuf, holder: String },
 }
 
 /// Losses of one step.
@@ -540,6 +542,15 @@ impl Trainer {
                 images_per_s: n * b as f64 / seconds,
                 seconds,
             };
+            // The checkpoint first, then the line that describes it: a run
+            // killed in between resumes from the checkpoint and the log
+            // lacks that line (it is not logged twice).
+            let ck = self.checkpoint();
+            ck.save(&last_path)?;
+            last_good = Some(last_path.clone());
+            if self.cfg.save_every > 0 && done.is_multiple_of(self.cfg.save_every) {
+                ck.save(&out.join(epoch_file(done)))?;
+            }
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
             if opts.log_epochs {
                 eprintln!(
@@ -558,12 +569,6 @@ impl Trainer {
                 let w = self.collapse_warning(done, sum.query_cosine / n);
                 eprintln!("{w}");
                 warnings.push(w);
-            }
-            let ck = self.checkpoint();
-            ck.save(&last_path)?;
-            last_good = Some(last_path.clone());
-            if self.cfg.save_every > 0 && done.is_multiple_of(self.cfg.save_every) {
-                ck.save(&out.join(epoch_file(done)))?;
             }
             last_log = Some(log);
         }

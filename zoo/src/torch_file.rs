@@ -195,4 +195,23 @@ mod tests {
         let e = read(&zip_of(&[("archive/data.pkl", &pkl)])).unwrap_err();
         assert!(e.contains("nests containers more than 1000 deep"), "{e}");
     }
+
+    #[test]
+    fn tensor_views_are_checked_before_allocating() {
+        let file = TorchFile { root: Value::None, storages: HashMap::from([("0".to_string(), vec![0u8; 8])]) };
+        let storage = pickle::StorageRef { dtype: Dtype::F32, key: "0".into(), numel: 2 };
+        let view = |shape: Vec<usize>, stride: Vec<usize>, offset| TensorRef { storage: storage.clone(), offset, shape, stride };
+        assert_eq!(file.tensor(&view(vec![2], vec![1], 0)).unwrap().shape, vec![2]);
+        // Zero strides over a 2-element storage asking for 2^62 elements:
+        // once a capacity overflow / allocation abort.
+        let e = file.tensor(&view(vec![1 << 31, 1 << 31], vec![0, 0], 0)).unwrap_err();
+        assert!(e.contains("reaches past the end of storage 0"), "{e}");
+        // A shape whose product overflows, a span that overflows, an offset past the end.
+        for (shape, stride, offset) in [(vec![usize::MAX / 2, 3], vec![1, 1], 0), (vec![2], vec![usize::MAX], 0), (vec![1], vec![1], 2)] {
+            assert!(file.tensor(&view(shape, stride, offset)).is_err());
+        }
+        // A storage that declares more elements than its bytes.
+        let big = pickle::StorageRef { numel: usize::MAX, ..storage.clone() };
+        assert!(file.tensor(&TensorRef { storage: big, offset: 0, shape: vec![1], stride: vec![1] }).is_err());
+    }
 }

@@ -31,6 +31,45 @@ fn pickles_of_real_checkpoints() {
     }
 }
 
+/// Every entry of a zip, in order.
+fn entries(zip_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).unwrap();
+            let mut out = Vec::new();
+            f.read_to_end(&mut out).unwrap();
+            (f.name().to_string(), out)
+        })
+        .collect()
+}
+
+/// A stored zip of `entries` with `pkl` as the `data.pkl` entry.
+fn repack(entries: &[(String, Vec<u8>)], pkl: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in entries {
+        w.start_file(name.as_str(), opts).unwrap();
+        w.write_all(if name.ends_with("/data.pkl") { pkl } else { data }).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Mutated pickles inside an intact zip, so that what they describe (tensor
+/// shapes, strides, offsets, storage sizes) reaches the tensor reader and
+/// the importer: a shape whose product overflows, or zero strides over a
+/// one-element storage, once panicked or asked for 2^60 elements.
+#[test]
+fn mutated_pickles_inside_valid_archives_through_the_importer() {
+    let opts = mixco_zoo::import::ImportOptions::default();
+    let name = "torchvision_r10w4_half.pth";
+    let files = entries(&fixture(name));
+    let pkl = data_pkl(&fixture(name));
+    assert!(mixco_zoo::import::import_bytes(Path::new(name), &repack(&files, &pkl), &opts).is_ok());
+    check_no_panic(name, &pkl, budget(1500), 5, |p| mixco_zoo::import::import_bytes(Path::new(name), &repack(&files, p), &opts).map(|_| ()));
+}
+
 #[test]
 fn torch_save_files_through_the_importer() {
     let opts = mixco_zoo::import::ImportOptions::default();
