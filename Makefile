@@ -42,8 +42,9 @@ test: venv check-no-torch
 # 100,000; `make test` runs a few thousand). The test profile keeps overflow
 # checks on, so an arithmetic overflow on a hostile field fails the run.
 fuzz: venv
-	MIXCO_FUZZ=$${MIXCO_FUZZ:-100000} $(CARGO) test -p mixco-zoo --test robustness
-	MIXCO_FUZZ=$${MIXCO_FUZZ:-100000} $(CARGO) test -p mixco-eval npy::tests::mutated
+	MIXCO_FUZZ=$${MIXCO_FUZZ:-100000} $(CARGO) test -p mixco-zoo -p mixco-data --test robustness
+	MIXCO_FUZZ=$${MIXCO_FUZZ:-100000} $(CARGO) test -p mixco-eval --test onnx_without_libtorch mutated
+	MIXCO_FUZZ=$${MIXCO_FUZZ:-100000} $(CARGO) test -p mixco-eval --lib npy::tests::mutated
 
 bench: venv
 	$(CARGO) build --release

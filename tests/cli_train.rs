@@ -200,4 +200,16 @@ fn resumes_into_other_folders() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(c.join("log.jsonl")).unwrap(), std::fs::read_to_string(a.join("log.jsonl")).unwrap());
     assert!(c.join("final.safetensors").is_file() && c.join("curves.svg").is_file());
+    // Case 8: settings given with --resume are refused by name, not
+    // ignored; --epochs extends the run.
+    let resume_a = |extra: &[&str]| {
+        mixco(&[&["train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--threads", "1",
+            "--resume", a.join("last.safetensors").to_str().unwrap(), "--output", a.to_str().unwrap()][..], extra].concat())
+    };
+    let o = resume_a(&["--lr", "0.5", "--arch", "resnet18", "--epochs", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("keeps the settings in its checkpoint; drop --arch, --lr"), "{}", text(&o));
+    let o = resume_a(&["--epochs", "2"]);
+    assert!(o.status.success() && text(&o).contains("now has 2 epochs (was 1)"), "{}", text(&o));
+    assert_eq!(log_steps(&a), [0, 4, 8], "the extended run's second epoch");
 }

@@ -74,6 +74,9 @@ fn load_files(
     let mut set = ImageSet::empty(32, 32, classes.clone());
     for f in files {
         let path = dir.join(f);
+        if path.is_dir() {
+            return Err(Error::format(&path, "is a directory, not a CIFAR batch file"));
+        }
         if !path.is_file() {
             return Err(missing(&path, dataset, dir));
         }

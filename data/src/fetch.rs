@@ -102,33 +102,51 @@ pub fn fetch(dataset: KnownDataset, root: &Path, opts: &FetchOptions) -> Result<
         }
     }
 
+    match install(dataset, &archive, &dir, root, opts) {
+        Ok(files) => {
+            if downloaded && !opts.keep_archive {
+                let _ = fs::remove_file(&archive);
+            }
+            Ok(Outcome::Installed { dir, files })
+        }
+        // A downloaded archive that does not install is not kept: the next
+        // fetch (with a corrected --url, say) would reuse it as complete.
+        Err(e) if downloaded => {
+            let kept = fs::remove_file(&archive).is_err() && archive.exists();
+            let what = if kept { "could not be deleted; delete it before fetching again" } else { "was deleted, so the next fetch downloads it again" };
+            Err(Error::Invalid(format!("{e} (the downloaded archive {} {what})", archive.display())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Extracts `archive` beside `dir`, checks it and moves the dataset folder
+/// into place: the number of files extracted.
+fn install(dataset: KnownDataset, archive: &Path, dir: &Path, root: &Path, opts: &FetchOptions) -> Result<usize> {
     let staging = Staging::new(root.join(format!(".staging-{}", dataset.dir_name())))?;
     let spinner = spinner(opts.progress, format!("extracting {}", archive.display()));
-    let files = crate::archive::extract(&archive, staging.path())?;
+    let files = crate::archive::extract(archive, staging.path())?;
     spinner.finish_and_clear();
     let extracted = staging.path().join(dataset.dir_name());
     if !extracted.is_dir() {
-        return Err(Error::format(&archive, format!("archive has no top-level folder `{}/`", dataset.dir_name())));
+        return Err(Error::format(archive, format!("archive has no top-level folder `{}/`", dataset.dir_name())));
     }
     let missing = missing_files(dataset, &extracted);
     if !missing.is_empty() {
-        return Err(Error::format(&archive, format!("archive lacks {}", missing.join(", "))));
+        return Err(Error::format(archive, format!("archive lacks {}", missing.join(", "))));
     }
     let checks = if opts.verify_files { check_known_files(dataset, &extracted)? } else { Vec::new() };
     for (file, ok) in checks {
         if !ok {
             return Err(Error::format(
-                &archive,
+                archive,
                 format!("extracted `{}/{file}` does not match its official SHA-256", dataset.dir_name()),
             ));
         }
     }
-    fs::rename(&extracted, &dir).map_err(|e| Error::io(&dir, e))?;
+    fs::rename(&extracted, dir).map_err(|e| Error::io(dir, e))?;
     drop(staging);
-    if downloaded && !opts.keep_archive {
-        let _ = fs::remove_file(&archive);
-    }
-    Ok(Outcome::Installed { dir, files })
+    Ok(files)
 }
 
 fn spinner(visible: bool, msg: String) -> ProgressBar {

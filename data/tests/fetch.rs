@@ -171,3 +171,24 @@ fn archive_without_dataset_and_incomplete_folder() {
     let err = fetch(KnownDataset::Cifar10, root.path(), &o).unwrap_err().to_string();
     assert!(err.contains("exists but is incomplete"), "{err}");
 }
+
+/// Issue 18, case 9: a server that sends half the archive (with a matching
+/// length, unverified) left it in `.downloads/` as complete, and every
+/// later fetch reused it, even from a corrected URL.
+#[test]
+fn a_downloaded_archive_that_does_not_extract_is_not_reused() {
+    let body = cifar10_archive();
+    let half = body[..body.len() / 2].to_vec();
+    let server = Server::start(vec![("/half/c10.tar.gz", Behaviour::Serve(half.clone())), ("/c10.tar.gz", Behaviour::Serve(body.clone()))]);
+    let root = tempfile::tempdir().unwrap();
+    let mut o = opts(server.url("/half/c10.tar.gz"), &half);
+    o.verify_archive = false;
+    let err = fetch(KnownDataset::Cifar10, root.path(), &o).unwrap_err().to_string();
+    assert!(err.contains("was deleted, so the next fetch downloads it again"), "{err}");
+    assert!(!root.path().join(".downloads/c10.tar.gz").exists());
+    assert!(!root.path().join("cifar-10-batches-bin").exists());
+    let mut o = opts(server.url("/c10.tar.gz"), &body);
+    o.verify_archive = false;
+    assert!(matches!(fetch(KnownDataset::Cifar10, root.path(), &o).unwrap(), Outcome::Installed { files: 7, .. }));
+    assert_eq!(server.requests().iter().filter(|r| r.path == "/c10.tar.gz").count(), 1, "downloaded again from the corrected URL");
+}

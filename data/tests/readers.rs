@@ -48,6 +48,11 @@ fn cifar10_bad_label_and_missing_folder() {
     fs::write(dir.join("data_batch_1.bin"), bytes).unwrap();
     let err = Source::Cifar10.load(root.path()).unwrap_err().to_string();
     assert!(err.ends_with("data_batch_1.bin: record 1: label 42 out of range 0..10"), "{err}");
+    // A folder where a batch file should be: said so, not "not found".
+    fs::remove_file(dir.join("data_batch_1.bin")).unwrap();
+    fs::create_dir(dir.join("data_batch_1.bin")).unwrap();
+    let err = Source::Cifar10.load(root.path()).unwrap_err().to_string();
+    assert!(err.ends_with("data_batch_1.bin: is a directory, not a CIFAR batch file"), "{err}");
 }
 
 #[test]

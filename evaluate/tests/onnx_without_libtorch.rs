@@ -63,3 +63,21 @@ fn opset_out_of_range_is_refused() {
     let e = export(&checkpoint(&cfg), Path::new("m"), "", &ExportOptions { head: false, opset: 13 }).err().unwrap();
     assert_eq!(e.to_string(), "--opset 13: supported opsets are 17 to 22");
 }
+
+/// Mutated and truncated variants of an exported model through the ONNX
+/// loader, and of its checkpoint through the safetensors reader: `Ok` or a
+/// named error, never a panic or an abort (`MIXCO_FUZZ=N`; `make fuzz`).
+#[test]
+fn mutated_models_and_checkpoints_never_panic() {
+    use mixco_testkit::mutate::{budget, check_no_panic};
+    let cfg = config(10, Stem::Cifar);
+    let ck = checkpoint(&cfg);
+    let model = export(&ck, Path::new("m.safetensors"), &"0".repeat(64), &ExportOptions { head: false, opset: 17 }).unwrap();
+    check_no_panic("onnx", &model.bytes, budget(1500), 8, |b| mixco_eval::EncoderModel::from_onnx(Path::new("m.onnx"), "m".into(), b.to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    ck.save(&path).unwrap();
+    let valid = std::fs::read(&path).unwrap();
+    check_no_panic("safetensors", &valid, budget(1500), 9, |b| Checkpoint::from_bytes(&path, b));
+    check_no_panic("safetensors (encoder)", &valid, budget(1500), 10, |b| Checkpoint::encoder_from_bytes(&path, b));
+}

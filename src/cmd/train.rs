@@ -31,7 +31,8 @@ pub struct TrainArgs {
     /// Settings from a TOML file (keys as the long flags, with `_`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue a run from its checkpoint, or zoo:NAME (settings come from the checkpoint).
+    /// Continue a run from its checkpoint, or zoo:NAME (settings come from the checkpoint;
+    /// of the training settings only --epochs may be given, to extend the run).
     #[arg(long)]
     resume: Option<String>,
     /// Output folder.
@@ -124,6 +125,25 @@ pub struct TrainArgs {
 
 
 impl TrainArgs {
+    /// The training settings given on the command line, other than --epochs.
+    fn settings_given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        macro_rules! check {
+            ($($f:ident => $flag:literal),*) => { $( if self.$f.is_some() { given.push($flag); } )* };
+        }
+        check!(config => "--config", method => "--method", arch => "--arch", width => "--width", stem => "--stem",
+            batch_size => "--batch-size", lr => "--lr", weight_decay => "--weight-decay", warmup_epochs => "--warmup-epochs",
+            temperature => "--temperature", mix_weight => "--mix-weight", mix_temperature => "--mix-temperature",
+            mix_warmup_epochs => "--mix-warmup-epochs", channels_last => "--channels-last", bf16 => "--bf16",
+            queue_size => "--queue-size", key_momentum => "--key-momentum", bn_splits => "--bn-splits", seed => "--seed",
+            input_size => "--input-size", train_limit => "--train-limit", knn_every => "--knn-every", knn_k => "--knn-k",
+            knn_train_limit => "--knn-train-limit", save_every => "--save-every");
+        if self.mixco {
+            given.push("--mixco");
+        }
+        given
+    }
+
     fn config(&self) -> Result<TrainConfig> {
         let mut c = match &self.config {
             Some(p) => {
@@ -172,7 +192,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;
     let mut trainer = match &resume {
-        Some(path) => Trainer::resume(path, &splits, device)?,
+        Some(path) => {
+            let given = args.settings_given();
+            if !given.is_empty() {
+                bail!(
+                    "{}: a resumed run keeps the settings in its checkpoint; drop {} (only --epochs may change, to extend the run), \
+                     or start a new run with them",
+                    path.display(),
+                    given.join(", ")
+                );
+            }
+            let mut t = Trainer::resume(path, &splits, device)?;
+            if let Some(e) = args.epochs.filter(|&e| e != t.cfg.epochs) {
+                let was = t.cfg.epochs;
+                t.set_epochs(e).map_err(|e| anyhow::anyhow!("--{e}"))?;
+                eprintln!("--epochs {e}: the run now has {e} epochs (was {was}); the learning-rate schedule follows the new length, and its checkpoints record it");
+            }
+            t
+        }
         None => Trainer::new(args.config()?, &splits, device)?,
     };
     // With the settings and data known good: the folder is ours alone

@@ -218,6 +218,18 @@ impl Trainer {
         self.step / self.steps_per_epoch
     }
 
+    /// Sets the run's length (a resumed run extended, or cut short where it
+    /// has not yet gone past): the learning-rate schedule follows the new
+    /// length from this step on, and the checkpoints record it.
+    pub fn set_epochs(&mut self, epochs: usize) -> Result<(), TrainError> {
+        let reached = self.step.div_ceil(self.steps_per_epoch);
+        if epochs < reached.max(1) {
+            return Err(TrainError::Config(format!("epochs {epochs}: the run has already trained {reached} epoch(s)")));
+        }
+        self.cfg.epochs = epochs;
+        Ok(())
+    }
+
     pub fn lr(&self) -> f64 {
         cosine_lr(self.cfg.lr, self.step, self.total_steps(), self.cfg.warmup_epochs * self.steps_per_epoch)
     }

@@ -78,3 +78,11 @@ fn torch_save_files_through_the_importer() {
         check_no_panic(name, &bytes, budget(400), seed, |b| mixco_zoo::import::import_bytes(Path::new(name), b, &opts).map(|_| ()));
     }
 }
+
+/// The embedded manifest, mutated, through the manifest parser (a user's
+/// `--manifest` file or a downloaded one is just as untrusted).
+#[test]
+fn manifests() {
+    let valid = include_bytes!("../manifest.toml");
+    check_no_panic("manifest.toml", valid, budget(3000), 6, |b| mixco_zoo::Manifest::parse("mutated", &String::from_utf8_lossy(b)));
+}
