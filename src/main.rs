@@ -99,8 +99,41 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, `: `-joined as `{:#}` does, leaving out a cause
+/// whose text the message already holds (our I/O errors show their OS
+/// error, which is also their `source`: "(os error 28): ...(os error 28)").
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let disk = std::io::Error::from_raw_os_error(28);
+        let e: anyhow::Error = mixco_data::Error::io("/out/last.safetensors", disk).into();
+        assert_eq!(format!("{e:#}").matches("os error 28").count(), 2, "as anyhow prints it");
+        let m = super::message(&e);
+        assert_eq!(m.matches("os error 28").count(), 1, "{m}");
+        assert!(m.starts_with("/out/last.safetensors: No space left on device"), "{m}");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::message(&e), "outer: inner");
     }
 }

@@ -142,6 +142,31 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     assert!(msg.contains("error: nan.onnx: output `embedding` is ") && msg.contains("for image 0 (feature 0) (train split)"), "{msg}");
     assert!(!msg.contains("panicked"), "{msg}");
 
+    // A foreign output that keeps spatial dimensions (here the image itself,
+    // N x 3 x 32 x 32): averaged over H x W and said so, not 3,072 features.
+    let mut spatial = m.clone();
+    let g = spatial.graph.as_mut().unwrap();
+    let mut out = g.input[0].clone();
+    out.name = "pixels".into();
+    g.output.push(out);
+    g.node.push(NodeProto { input: vec!["input.1".into()], output: vec!["pixels".into()], name: "id".into(), op_type: "Identity".into(), attribute: vec![] });
+    let sp = dir.path().join("spatial.onnx");
+    std::fs::write(&sp, spatial.encode_to_vec()).unwrap();
+    let (js, npy_sp) = (dir.path().join("sp.json"), dir.path().join("npy-sp"));
+    let o = mixco(&[&["eval", sp.to_str().unwrap(), "--baseline", "none", "--no-cache", "--mean", "0,0,0", "--std", "1,1,1", "--output", "pixels",
+        "--json", js.to_str().unwrap(), "--dump-features", npy_sp.to_str().unwrap()][..], &DATA].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("output `pixels` keeps its spatial dimensions (N, C, H, W); its features are the mean over H x W (3 per image)"), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&js).unwrap()).unwrap();
+    assert!(report["results"][0]["feeding"].as_str().unwrap().ends_with("averaged over H x W"), "{report}");
+    let feats = std::fs::read(npy_sp.join("synthetic-spatial.onnx-train.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&feats[..128]).contains("'shape': (200, 3)"));
+    // --dump-features naming a file: what is wrong and what to do, not "File exists (os error 17)".
+    let o = mixco(&[&["eval", sp.to_str().unwrap(), "--baseline", "none", "--mean", "0,0,0", "--std", "1,1,1", "--output", "pixels",
+        "--dump-features", js.to_str().unwrap()][..], &DATA].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("sp.json: is a file, not a folder; name a folder"), "{}", text(&o));
+
     let f = foreign.to_str().unwrap();
     let o = mixco(&[&["eval", f][..], &data].concat());
     assert_eq!(o.status.code(), Some(1));

@@ -13,6 +13,11 @@ use std::sync::Arc;
 pub const SIZE: usize = 64;
 
 fn missing(path: PathBuf, what: &str, dir: &Path) -> Error {
+    // Something of the other kind there: say so, not "not found".
+    if path.exists() {
+        let kind = if path.is_dir() { "a directory" } else { "a file" };
+        return Error::format(path, format!("is {kind}, not the {what}"));
+    }
     Error::Missing {
         path,
         what: what.into(),

@@ -108,6 +108,17 @@ fn tiny_imagenet_bad_inputs_are_named() {
     fs::remove_file(dir.join("wnids.txt")).unwrap();
     let err = Source::TinyImageNet.load(root.path()).unwrap_err().to_string();
     assert!(err.contains("wnids.txt: class list not found"), "{err}");
+    // A directory where the file should be, and a file where a folder should be.
+    fs::create_dir(dir.join("wnids.txt")).unwrap();
+    let err = Source::TinyImageNet.load(root.path()).unwrap_err().to_string();
+    assert!(err.ends_with("wnids.txt: is a directory, not the class list"), "{err}");
+    fs::remove_dir(dir.join("wnids.txt")).unwrap();
+    kit::write_tiny_imagenet(&dir, 2, 2, 2);
+    fs::remove_dir_all(dir.join("train/n00001001/images")).unwrap();
+    fs::write(dir.join("train/n00001001/images"), b"").unwrap();
+    let err = Source::TinyImageNet.load(root.path()).unwrap_err().to_string();
+    assert!(err.ends_with("images: is a file, not the training images folder"), "{err}");
+    fs::remove_file(dir.join("train/n00001001/images")).unwrap();
 
     kit::write_tiny_imagenet(&dir, 2, 2, 2);
     fs::write(dir.join("val/val_annotations.txt"), "val_0.JPEG\tn99999999\t0\t0\t1\t1\n").unwrap();

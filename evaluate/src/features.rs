@@ -28,7 +28,8 @@ pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: 
     extract_with(model, set, &Feed { input_size, output: "features", normalise: None }, batch, progress)
 }
 
-/// [`extract`] for any output; outputs of shape (N, ...) are flattened per image.
+/// [`extract`] for any output: (N, C, H, W) is averaged over H x W, any other
+/// (N, ...) flattened per image.
 /// A non-finite output is an error naming the model, the output and the image.
 pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
     let input_size = feed.input_size;
@@ -59,8 +60,15 @@ pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: u
                 *v = (*v - mean[c]) / std[c];
             }
         }
-        let (shape, out) = model.run(&buf, n, input_size, feed.output)?;
-        dim = shape.iter().skip(1).product();
+        let (shape, mut out) = model.run(&buf, n, input_size, feed.output)?;
+        if let [_, c, h, w] = shape[..] {
+            // (N, C, H, W): global average pooling, as encoders' heads do,
+            // not C·H·W values in no particular order of importance.
+            out = out.chunks_exact((h * w).max(1)).map(|plane| plane.iter().map(|&v| v as f64).sum::<f64>() as f32 / (h * w).max(1) as f32).collect();
+            dim = c;
+        } else {
+            dim = shape.iter().skip(1).product();
+        }
         // A NaN would otherwise surface as a panic in kNN or a meaningless probe.
         if let Some(j) = out.iter().position(|v| !v.is_finite()) {
             let message = format!("output `{}` is {} for image {} (feature {})", feed.output, out[j], start + j / dim.max(1), j % dim.max(1));

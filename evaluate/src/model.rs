@@ -35,6 +35,9 @@ pub struct EncoderModel {
     /// Host-side (mean, std) normalisation for foreign models; mixco's
     /// encoders normalise inside the graph.
     pub normalise: Option<([f32; 3], [f32; 3])>,
+    /// The output keeps spatial dimensions (N, C, H, W): features are its
+    /// mean over H x W (global average pooling), C per image.
+    pub spatial: bool,
 }
 
 /// What the command line says about a model that mixco did not export.
@@ -107,7 +110,7 @@ impl EncoderModel {
             }
             let feature_dim = if output == "features" { num("feature_dim")? } else { 0 };
             let input_size = num("input_size")?;
-            return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None });
+            return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None, spatial: false });
         }
         // A foreign model: the flags (or the graph's static shape) say what it needs.
         let static_size = match (in_dims.get(2).copied().flatten(), in_dims.get(3).copied().flatten()) {
@@ -130,17 +133,23 @@ impl EncoderModel {
             return Err(invalid("--std values must be positive".into()));
         }
         let out_dims = graph.output.iter().find(|o| o.name == output).map(dims).unwrap_or_default();
-        let feature_dim = if out_dims.len() >= 2 { out_dims[1..].iter().map(|d| d.unwrap_or(0) as usize).product() } else { 0 };
-        Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise) })
+        let spatial = out_dims.len() == 4;
+        let feature_dim = match out_dims.len() {
+            4 => out_dims[1].unwrap_or(0) as usize,
+            2.. => out_dims[1..].iter().map(|d| d.unwrap_or(0) as usize).product(),
+            _ => 0,
+        };
+        Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise), spatial })
     }
 
     /// Part of the feature-cache key beyond the model's SHA-256: how the
     /// images are fed and which output is read.
     pub fn feeding(&self) -> String {
+        let pooled = if self.spatial { "; averaged over H x W" } else { "" };
         match &self.normalise {
             None if self.output == "features" => String::new(),
-            None => format!("output {}", self.output),
-            Some((m, s)) => format!("output {}; mean {m:?}; std {s:?}", self.output),
+            None => format!("output {}{pooled}", self.output),
+            Some((m, s)) => format!("output {}; mean {m:?}; std {s:?}{pooled}", self.output),
         }
     }
 }

@@ -94,6 +94,9 @@ fn parse_device(d: &str) -> Result<EvalDevice, String> {
 struct ModelResult {
     model: String,
     sha256: String,
+    /// How a foreign model was fed and read (output, normalisation, pooling).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    feeding: String,
     linear: ProbeResult,
     knn_top1: Vec<(usize, f64)>,
     /// Wall time of feature extraction (both splits), kNN and the probe.
@@ -186,7 +189,7 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         bar.finish_and_clear();
         let probe = t.elapsed().as_secs_f64() - t_features - t_knn;
         let seconds = Timings { features: t_features, knn: t_knn, probe };
-        results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
+        results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), feeding: m.feeding(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
     }
     Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results })
 }
@@ -228,12 +231,22 @@ fn chart(reports: &[Report]) -> Vec<u8> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    // Before any model runs: a bad output path found after minutes of work loses them.
+    if let Some(dir) = args.dump_features.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        bail!("--dump-features {}: is a file, not a folder; name a folder (it is created if missing)", dir.display());
+    }
     let overrides = Overrides { input_size: args.input_size, mean: args.mean, std: args.std, output: args.output.clone() };
     let paths = args.models.iter().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)).collect::<Result<Vec<_>, _>>()?;
     let mut models = Vec::new();
     for (path, label) in paths.iter().zip(mixco_eval::model::distinct_labels(&paths)) {
         let mut model = EncoderModel::load_with(path, &overrides)?;
         model.name = label;
+        if model.spatial {
+            eprintln!(
+                "{}: output `{}` keeps its spatial dimensions (N, C, H, W); its features are the mean over H x W ({} per image)",
+                model.name, model.output, model.feature_dim
+            );
+        }
         models.push(model);
     }
     match args.baseline.as_str() {
