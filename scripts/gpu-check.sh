@@ -100,7 +100,7 @@ PY
     echo "epochs: $epochs" | tee -a "$out/card.txt"
 
     # accuracy after the same epochs; SIGINT keeps last.safetensors if a run is cut
-    local common=(--dataset cifar10 --device "$device" --arch resnet18 --width "$width" --stem cifar
+    local common=(--dataset cifar10 --cut-data --device "$device" --arch resnet18 --width "$width" --stem cifar
                   --batch-size 256 --epochs "$epochs" --train-limit "$limit" --lr 0.06 --key-momentum 0.99
                   --queue-size 4096 --knn-every 1)
     declare -A runs=([moco-v2]="--method moco-v2" [mixco-t0.05]="--method moco-v2 --mixco"
@@ -117,7 +117,7 @@ PY
         [ -f "$ckpt" ] || continue
         rm -f "$dir"/epoch-*.safetensors
         "$mixco" export --onnx "$ckpt" -o "$dir/encoder.onnx" > /dev/null
-        timeout 180 "$mixco" eval "$dir/encoder.onnx" --dataset cifar10 --baseline none --json "$out/eval-$name.json" \
+        timeout 180 "$mixco" eval "$dir/encoder.onnx" --dataset cifar10 --cut-data --baseline none --json "$out/eval-$name.json" \
             || echo "eval $name: rc $?" | tee -a "$out/failures.txt"
     done
     python3 "$here/scripts/gpu_summary.py" "$out" | tee "$out/summary.md"

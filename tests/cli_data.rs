@@ -37,9 +37,12 @@ fn fetch_then_info_from_local_server() {
     let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(info["splits"][0]["images"], 200);
     assert_eq!(info["splits"][1]["per_class"][5], 1);
-    let o = mixco(&["data", "info", "cifar100-coarse", "--root", r]);
+    // Reported, then an exit code: 200 records are not the official 50,000.
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("train.bin: 200 of the official 50000 records; test.bin: 100 of the official 10000 records"), "{}", text(&o).1);
+    let o = mixco(&["data", "info", "cifar100-coarse", "--root", r, "--cut-data"]);
     let (out, _) = text(&o);
-    assert!(out.contains("20 classes") && out.contains("coarse19"), "{out}");
+    assert!(o.status.success() && out.contains("20 classes") && out.contains("coarse19"), "{out}");
 }
 
 #[test]
@@ -53,6 +56,10 @@ fn bad_input_exits_non_zero_with_the_file_named() {
 
     let dir = root.path().join("cifar-10-batches-bin");
     kit::write_cifar10(&dir, 2, 2);
+    // Readable, but not the official files: reported, then exit 1 (was 0).
+    let o = mixco(&["data", "info", "cifar10", "--root", r]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).0.contains("MISMATCH") && text(&o).1.contains("files differ from the official ones"), "{:?}", text(&o));
     std::fs::write(dir.join("test_batch.bin"), vec![0u8; 5000]).unwrap();
     let o = mixco(&["data", "info", "cifar10", "--root", r]);
     let (_, err) = text(&o);

@@ -83,9 +83,19 @@ fn transfer_matrix_over_the_datasets_present() {
     mixco_testkit::write_cifar10(&root.join("cifar-10-batches-bin"), 20, 30);
     mixco_testkit::write_tiny_imagenet(&root.join("tiny-imagenet-200"), 3, 10, 9);
     let cache = dir.path().join("cache");
-    let o = mixco(&["eval", "--transfer", model.to_str().unwrap(), "--root", r, "--csv", csv.to_str().unwrap(), "--markdown", md.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]);
+    let transfer = ["eval", "--transfer", model.to_str().unwrap(), "--root", r, "--csv", csv.to_str().unwrap(), "--markdown", md.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    // The fixture's CIFAR-10 files hold 20 and 30 records: refused as not
+    // the official files (issue 18, case 10), unless asked for.
+    let o = mixco(&transfer);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("data_batch_1.bin: 20 of the official 10000 records") && text(&o).contains("--cut-data"), "{}", text(&o));
+    let json = dir.path().join("t.json");
+    let o = mixco(&[&transfer[..], &["--cut-data", "--json", json.to_str().unwrap()]].concat());
     let t = text(&o);
     assert!(o.status.success(), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report[0]["cut"][5], "test_batch.bin: 30 of the official 10000 records", "recorded: {report}");
+    assert!(report[1].get("cut").is_none(), "Tiny ImageNet has no record counts");
     assert!(t.contains("cifar100: skipped") && t.contains("transfer matrix"), "{t}");
     let csv = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();

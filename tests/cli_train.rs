@@ -212,4 +212,28 @@ fn resumes_into_other_folders() {
     let o = resume_a(&["--epochs", "2"]);
     assert!(o.status.success() && text(&o).contains("now has 2 epochs (was 1)"), "{}", text(&o));
     assert_eq!(log_steps(&a), [0, 4, 8], "the extended run's second epoch");
+    let log = std::fs::read_to_string(a.join("log.jsonl")).unwrap();
+    assert!(log.lines().last().unwrap().contains("\"note\":\"epochs 1 -> 2 at step 4 (resumed)\""), "{log}");
+    assert_eq!(log.matches("\"note\"").count(), 1, "{log}");
+}
+
+/// Issue 18, case 10: CIFAR files cut at a record boundary read as a valid,
+/// smaller set; training on them is refused unless --cut-data, which the
+/// checkpoint then records.
+#[test]
+fn cut_cifar_files_are_refused_unless_asked_and_then_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    mixco_testkit::write_cifar10(&root.join("cifar-10-batches-bin"), 16, 16);
+    let out = dir.path().join("run");
+    let args = ["train", "--dataset", "cifar10", "--root", root.to_str().unwrap(), "--arch", "resnet10", "--width", "4", "--bn-splits", "2",
+        "--queue-size", "32", "--batch-size", "16", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--output", out.to_str().unwrap()];
+    let o = mixco(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("data_batch_1.bin: 16 of the official 10000 records") && text(&o).contains("--cut-data"), "{}", text(&o));
+    assert!(!out.exists(), "nothing written");
+    let o = mixco(&[&args[..], &["--cut-data"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = mixco_model::Checkpoint::load(&out.join("final.safetensors")).unwrap();
+    assert!(ck.metadata["dataset_cut"].starts_with("data_batch_1.bin: 16 of the official 10000 records; data_batch_2.bin"), "{:?}", ck.metadata);
 }

@@ -2,6 +2,7 @@
 //! where published, the SHA-256 of the extracted files.
 
 use std::fmt;
+use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KnownDataset {
@@ -86,6 +87,36 @@ impl KnownDataset {
             KnownDataset::Cifar100 => &["train.bin", "test.bin"],
             KnownDataset::TinyImageNet => &["wnids.txt", "val/val_annotations.txt"],
         }
+    }
+
+    /// The record counts of the official fixed-record files: (file, records,
+    /// bytes per record). Tiny ImageNet has none (one JPEG per image).
+    pub fn official_records(self) -> &'static [(&'static str, usize, usize)] {
+        match self {
+            KnownDataset::Cifar10 => &[
+                ("data_batch_1.bin", 10_000, 3073),
+                ("data_batch_2.bin", 10_000, 3073),
+                ("data_batch_3.bin", 10_000, 3073),
+                ("data_batch_4.bin", 10_000, 3073),
+                ("data_batch_5.bin", 10_000, 3073),
+                ("test_batch.bin", 10_000, 3073),
+            ],
+            KnownDataset::Cifar100 => &[("train.bin", 50_000, 3074), ("test.bin", 10_000, 3074)],
+            KnownDataset::TinyImageNet => &[],
+        }
+    }
+
+    /// The files in `dir` holding fewer records than the official ones, as
+    /// "FILE: N of the official M records" (a file cut at a record boundary
+    /// reads as a valid, smaller set; the readers check the rest).
+    pub fn cut_files(self, dir: &Path) -> Vec<String> {
+        self.official_records()
+            .iter()
+            .filter_map(|&(file, official, record)| {
+                let n = std::fs::metadata(dir.join(file)).ok()?.len() as usize / record;
+                (n < official).then(|| format!("{file}: {n} of the official {official} records"))
+            })
+            .collect()
     }
 
     /// SHA-256 of the official extracted files, where known.

@@ -69,6 +69,29 @@ pub struct DatasetExtra {
     /// Test images of the synthetic dataset.
     #[arg(long, default_value_t = 2_000)]
     pub synthetic_test: usize,
+    /// Accept CIFAR files holding fewer records than the official ones (a
+    /// deliberately cut set, recorded in checkpoints and reports).
+    #[arg(long)]
+    pub cut_data: bool,
+}
+
+impl DatasetExtra {
+    /// The CIFAR files under the root that hold fewer records than the
+    /// official ones: an error unless --cut-data (a file cut at a record
+    /// boundary otherwise reads as a valid, smaller dataset).
+    pub fn check_cut(&self, source: &Source) -> Result<Vec<String>> {
+        let Some(known) = source.known() else { return Ok(Vec::new()) };
+        let dir = self.root.path().join(known.dir_name());
+        let cut = known.cut_files(&dir);
+        if !cut.is_empty() && !self.cut_data {
+            anyhow::bail!(
+                "{}: {}: not the official files (truncated?); fetch them again, or pass --cut-data to use a deliberately cut set (it is recorded)",
+                dir.display(),
+                cut.join("; ")
+            );
+        }
+        Ok(cut)
+    }
 }
 
 impl DatasetArg {
@@ -170,6 +193,11 @@ pub fn run(args: DataArgs) -> Result<()> {
             } else {
                 print_info(&info);
             }
+            // After the report: what differs from the official files is an exit code too.
+            if info.checksums_match() == Some(false) {
+                anyhow::bail!("{}: files differ from the official ones (see the checksums above)", info.location.as_deref().unwrap_or(&info.dataset));
+            }
+            dataset.rest.check_cut(&source)?;
             Ok(())
         }
         DataCommand::Preview { dataset, output, count } => {

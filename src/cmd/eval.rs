@@ -116,6 +116,9 @@ struct Report {
     train_images: usize,
     test_images: usize,
     resize_policy: &'static str,
+    /// CIFAR files cut short on purpose (--cut-data); absent for the official data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cut: Vec<String>,
     results: Vec<ModelResult>,
 }
 
@@ -191,7 +194,7 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         let seconds = Timings { features: t_features, knn: t_knn, probe };
         results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), feeding: m.feeding(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
     }
-    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, results })
+    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, cut: Vec::new(), results })
 }
 
 /// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
@@ -266,8 +269,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 eprintln!("{known}: skipped, not found at {} (mixco data fetch {known})", dir.display());
                 continue;
             }
-            let splits = mixco_data::Source::parse(known.name())?.load(&root)?;
-            let report = evaluate(&models, &splits, &args)?;
+            let source = mixco_data::Source::parse(known.name())?;
+            let cut = args.data.rest.check_cut(&source)?;
+            let mut report = evaluate(&models, &source.load(&root)?, &args)?;
+            report.cut = cut;
             print_table(&report);
             reports.push(report);
         }
@@ -280,8 +285,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if args.csv.is_some() || args.markdown.is_some() {
             bail!("--csv and --markdown write the transfer matrix: add --transfer");
         }
-        let splits = args.data.to_arg().source()?.load(&root)?;
-        let report = evaluate(&models, &splits, &args)?;
+        let source = args.data.to_arg().source()?;
+        let cut = args.data.rest.check_cut(&source)?;
+        let mut report = evaluate(&models, &source.load(&root)?, &args)?;
+        report.cut = cut;
         print_table(&report);
         vec![report]
     };

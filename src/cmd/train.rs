@@ -189,6 +189,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
+    let cut = dataset.rest.check_cut(&source)?;
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;
     let mut trainer = match &resume {
@@ -212,6 +213,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => Trainer::new(args.config()?, &splits, device)?,
     };
+    trainer.dataset_cut = cut;
     // With the settings and data known good: the folder is ours alone
     // (locked, and so writable) before anything in it changes.
     let lock = RunLock::acquire(&args.output)?;
@@ -291,6 +293,9 @@ fn data_flags(d: &super::data::DatasetFlag) -> Vec<String> {
     }
     if d.dataset.starts_with("folder:") {
         f.extend(["--image-size".into(), r.image_size.to_string()]);
+    }
+    if r.cut_data {
+        f.push("--cut-data".into());
     }
     f
 }

@@ -65,6 +65,9 @@ pub struct EpochLog {
     pub probe_top1: Option<f64>,
     pub images_per_s: f64,
     pub seconds: f64,
+    /// What changed in the run before this epoch (a resume that extended it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub struct RunOptions {
@@ -107,6 +110,11 @@ pub struct Trainer {
     pub steps_per_epoch: usize,
     dataset: String,
     dataset_sha256: String,
+    /// Files of a deliberately cut dataset ("FILE: N of the official M
+    /// records"), recorded in every checkpoint; empty for the official data.
+    pub dataset_cut: Vec<String>,
+    /// Written into the next epoch's log line, then cleared.
+    note: Option<String>,
     perm: Option<(usize, Vec<i64>)>,
 }
 
@@ -200,6 +208,8 @@ impl Trainer {
             steps_per_epoch,
             dataset: splits.name.clone(),
             dataset_sha256: train.fingerprint(),
+            dataset_cut: Vec::new(),
+            note: None,
             perm: None,
             cfg,
         })
@@ -220,12 +230,14 @@ impl Trainer {
 
     /// Sets the run's length (a resumed run extended, or cut short where it
     /// has not yet gone past): the learning-rate schedule follows the new
-    /// length from this step on, and the checkpoints record it.
+    /// length from this step on; the checkpoints record it, and the next
+    /// epoch's log line says so (`note`).
     pub fn set_epochs(&mut self, epochs: usize) -> Result<(), TrainError> {
         let reached = self.step.div_ceil(self.steps_per_epoch);
         if epochs < reached.max(1) {
             return Err(TrainError::Config(format!("epochs {epochs}: the run has already trained {reached} epoch(s)")));
         }
+        self.note = Some(format!("epochs {} -> {epochs} at step {} (resumed)", self.cfg.epochs, self.step));
         self.cfg.epochs = epochs;
         Ok(())
     }
@@ -414,6 +426,9 @@ impl Trainer {
         meta.insert("steps_per_epoch".into(), self.steps_per_epoch.to_string());
         meta.insert("dataset".into(), self.dataset.clone());
         meta.insert("dataset_sha256".into(), self.dataset_sha256.clone());
+        if !self.dataset_cut.is_empty() {
+            meta.insert("dataset_cut".into(), self.dataset_cut.join("; "));
+        }
         meta.insert("seed".into(), self.cfg.seed.to_string());
         meta.insert("mixco_version".into(), env!("CARGO_PKG_VERSION").into());
         ck.tensors.extend(self.query.store.to_host(""));
@@ -494,7 +509,7 @@ impl Trainer {
         let mut warnings: Vec<String> = Vec::new();
         if self.step == 0 && self.cfg.knn_every > 0 {
             let (knn, probe) = self.monitor(true);
-            let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), query_cosine: None, probe_top1: probe, images_per_s: 0.0, seconds: 0.0 };
+            let log = EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), query_cosine: None, probe_top1: probe, images_per_s: 0.0, seconds: 0.0, note: None };
             append_line(&log_path, &serde_json::to_string(&log).unwrap())?;
             if opts.log_epochs {
                 eprintln!("epoch 0 (random initialisation): kNN {:.2}%, linear probe {:.2}%", 100.0 * knn, 100.0 * probe.unwrap());
@@ -553,6 +568,7 @@ impl Trainer {
                 probe_top1: probe,
                 images_per_s: n * b as f64 / seconds,
                 seconds,
+                note: self.note.take(),
             };
             // The checkpoint first, then the line that describes it: a run
             // killed in between resumes from the checkpoint and the log
