@@ -146,6 +146,22 @@ fn score(theta: &[f64], x: &[f32], y: &[Option<u32>], d: usize, c: usize) -> (f6
     (top1 as f64 / n, top5 as f64 / n)
 }
 
+/// Every 10th row held out for choosing the L2 strength: (fitted rows,
+/// their labels, held-out rows, their labels).
+fn hold_out(x: &[f32], y: &[u32], d: usize) -> (Vec<f32>, Vec<u32>, Vec<f32>, Vec<Option<u32>>) {
+    let (mut fit_x, mut fit_y, mut held_x, mut held_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (row, &label)) in x.chunks_exact(d).zip(y).enumerate() {
+        if i % 10 == 9 {
+            held_x.extend_from_slice(row);
+            held_y.push(Some(label));
+        } else {
+            fit_x.extend_from_slice(row);
+            fit_y.push(label);
+        }
+    }
+    (fit_x, fit_y, held_x, held_y)
+}
+
 pub fn linear_probe(train: &Features, train_y: &[u32], test: &Features, test_y: &[u32]) -> Result<ProbeResult, ProbeError> {
     linear_probe_with(train, train_y, test, test_y, ProbeOptions::default(), &mut |_| {})
 }
@@ -178,13 +194,7 @@ pub fn linear_probe_with(
     let index = |l: u32| names.binary_search(&l).ok().map(|i| i as u32);
     let y: Vec<u32> = train_y.iter().map(|&l| index(l).expect("a training label")).collect();
     let (d, c) = (train.dim, names.len());
-    let (mut fit_x, mut fit_y, mut held_x, mut held_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, (row, &label)) in a.chunks_exact(d).zip(&y).enumerate() {
-        let (x, y) = if i % 10 == 9 { (&mut held_x, &mut held_y) } else { (&mut fit_x, &mut fit_y) };
-        x.extend_from_slice(row);
-        y.push(Some(label));
-    }
-    let fit_y: Vec<u32> = fit_y.into_iter().flatten().collect();
+    let (fit_x, fit_y, held_x, held_y) = hold_out(&a, &y, d);
     let fits_total = ALPHAS.len() + 1;
     let report = |fit: usize, alpha: f64, refit: bool| {
         move |it: lbfgs::Iterate| ProbeProgress { fit, fits: fits_total, alpha, refit, iteration: it.iteration, max_iter: opts.max_iter, loss: it.f }
