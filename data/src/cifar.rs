@@ -69,11 +69,11 @@ fn load_files(
     layout: Layout,
     classes: &Arc<Vec<String>>,
     dataset: KnownDataset,
-    max_records: usize,
 ) -> Result<ImageSet> {
     let mut set = ImageSet::empty(32, 32, classes.clone());
     for f in files {
         let path = dir.join(f);
+        let max_records = dataset.official_records().iter().find(|r| r.0 == *f).map_or(usize::MAX, |r| r.1);
         if path.is_dir() {
             return Err(Error::format(&path, "is a directory, not a CIFAR batch file"));
         }
@@ -81,7 +81,7 @@ fn load_files(
             return Err(missing(&path, dataset, dir));
         }
         let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-        if meta.len() as usize > max_records * layout.record_size() {
+        if meta.len() as usize > max_records.saturating_mul(layout.record_size()) {
             return Err(Error::format(
                 &path,
                 format!(
@@ -128,8 +128,8 @@ pub fn load_cifar10(dir: &Path) -> Result<Splits> {
     let classes = Arc::new(names);
     let layout = Layout { label_bytes: 1, label_index: 0, num_classes: 10 };
     let train_files = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
-    let train = load_files(dir, &train_files, layout, &classes, KnownDataset::Cifar10, 10_000)?;
-    let test = load_files(dir, &["test_batch.bin"], layout, &classes, KnownDataset::Cifar10, 10_000)?;
+    let train = load_files(dir, &train_files, layout, &classes, KnownDataset::Cifar10)?;
+    let test = load_files(dir, &["test_batch.bin"], layout, &classes, KnownDataset::Cifar10)?;
     Ok(Splits { name: "cifar10".into(), train, test })
 }
 
@@ -150,8 +150,8 @@ pub fn load_cifar100(dir: &Path, coarse: bool) -> Result<Splits> {
         .unwrap_or_else(|| (0..n).map(|i| format!("class_{i}")).collect());
     let classes = Arc::new(names);
     let layout = Layout { label_bytes: 2, label_index: index, num_classes: n as u32 };
-    let train = load_files(dir, &["train.bin"], layout, &classes, KnownDataset::Cifar100, 50_000)?;
-    let test = load_files(dir, &["test.bin"], layout, &classes, KnownDataset::Cifar100, 10_000)?;
+    let train = load_files(dir, &["train.bin"], layout, &classes, KnownDataset::Cifar100)?;
+    let test = load_files(dir, &["test.bin"], layout, &classes, KnownDataset::Cifar100)?;
     let name = if coarse { "cifar100-coarse" } else { "cifar100" };
     Ok(Splits { name: name.into(), train, test })
 }

@@ -19,6 +19,14 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// The file name a temporary file of [`temp_path`] stands in for (`NAME` of
+/// `.NAME.tmp-PID-N`), or `None` for any other name.
+pub fn temp_target(file: &str) -> Option<&str> {
+    let (name, rest) = file.strip_prefix('.')?.rsplit_once(".tmp-")?;
+    let (pid, n) = rest.split_once('-')?;
+    (pid.parse::<u32>().is_ok() && n.parse::<usize>().is_ok()).then_some(name)
+}
+
 /// Writes through `write` into a temporary file beside `path`, syncs it and
 /// renames it into place: readers see the old file or the whole new one,
 /// never half of it. On error the temporary file is removed.

@@ -30,10 +30,11 @@ pub fn knn_accuracy(train: &Features, train_y: &[u32], test: &Features, test_y: 
         let end = (start + rows).min(test.n);
         let block = &mut sim[..(end - start) * train.n];
         linalg::mul_nt(&b[start * test.dim..end * test.dim], &a, block, end - start, test.dim, train.n);
+        // One index buffer per rayon task, not one allocation per test row.
         let hits = block
             .par_chunks(train.n)
             .zip(&test_y[start..end])
-            .map(|(row, &label)| votes_right(row, train_y, label, classes, ks, kmax, t))
+            .map_init(|| Vec::with_capacity(train.n), |idx, (row, &label)| votes_right(row, idx, train_y, label, classes, ks, kmax, t))
             .reduce(|| vec![0; ks.len()], |x, y| x.iter().zip(&y).map(|(a, b)| a + b).collect());
         correct.iter_mut().zip(&hits).for_each(|(c, h)| *c += h);
     }
@@ -41,8 +42,10 @@ pub fn knn_accuracy(train: &Features, train_y: &[u32], test: &Features, test_y: 
 }
 
 /// For each k: 1 if the k nearest (by `row`'s similarities) vote for `label`.
-fn votes_right(row: &[f32], train_y: &[u32], label: u32, classes: usize, ks: &[usize], kmax: usize, t: f32) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..row.len()).collect();
+#[allow(clippy::too_many_arguments)]
+fn votes_right(row: &[f32], idx: &mut Vec<usize>, train_y: &[u32], label: u32, classes: usize, ks: &[usize], kmax: usize, t: f32) -> Vec<usize> {
+    idx.clear();
+    idx.extend(0..row.len());
     let cmp = |x: &usize, y: &usize| row[*y].partial_cmp(&row[*x]).unwrap_or(std::cmp::Ordering::Equal);
     if kmax < row.len() {
         idx.select_nth_unstable_by(kmax - 1, cmp);

@@ -1,8 +1,10 @@
 //! NumPy `.npy` (format 1.0) files: `mixco eval --dump-features` writes
-//! features (`<f4`, 2-D) and labels (`<i8`, 1-D); `mixco bench probe` reads
-//! them back. The reader trusts nothing in the header: every size is checked
+//! features (`<f4`, 2-D) and labels (`<i8`, 1-D) in the folder layout of
+//! [`write_dump`]; `mixco bench probe` reads them back with [`read_dump`]. The reader trusts nothing in the header: every size is checked
 //! against the file's own length before anything is allocated from it.
 
+use crate::features::Features;
+use mixco_data::fsutil::write_atomic;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,45 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>, NpyError> {
         .enumerate()
         .map(|(i, v)| u32::try_from(v).map_err(|_| fail(format!("label {i} is {v}, expected 0..2^32"))))
         .collect()
+}
+
+/// A `--dump-features` folder, for one dataset and model:
+/// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
+/// `DIR/DATASET-{train,test}-labels.npy` (int64). Names are made file-safe
+/// the same way when writing and reading, so either the name `mixco eval`
+/// printed or the one in the file name finds the files.
+fn dump_paths(dir: &Path, dataset: &str, model: &str, split: &str) -> (PathBuf, PathBuf) {
+    let model: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let dataset = dataset.replace([':', '/'], "_");
+    (dir.join(format!("{dataset}-{model}-{split}.npy")), dir.join(format!("{dataset}-{split}-labels.npy")))
+}
+
+/// One split's features and labels.
+pub type Split = (Features, Vec<u32>);
+
+/// Writes both splits into a dump folder (created if missing), atomically.
+pub fn write_dump(dir: &Path, dataset: &str, model: &str, train: (&Features, &[u32]), test: (&Features, &[u32])) -> Result<(), mixco_data::Error> {
+    std::fs::create_dir_all(dir).map_err(|e| mixco_data::Error::io(dir, e))?;
+    for (split, (f, labels)) in [("train", train), ("test", test)] {
+        let (features, labels_path) = dump_paths(dir, dataset, model, split);
+        write_atomic(&features, &encode_f32(&[f.n, f.dim], &f.data))?;
+        write_atomic(&labels_path, &encode_labels(labels))?;
+    }
+    Ok(())
+}
+
+/// Reads both splits of a dump folder: (train, test).
+pub fn read_dump(dir: &Path, dataset: &str, model: &str) -> Result<(Split, Split), NpyError> {
+    let split = |name: &str| -> Result<Split, NpyError> {
+        let (features, labels_path) = dump_paths(dir, dataset, model, name);
+        let (n, dim, data) = read_f32_2d(&features)?;
+        let labels = read_labels(&labels_path)?;
+        if labels.len() != n {
+            return Err(NpyError { path: labels_path, problem: format!("{} labels for {n} feature rows", labels.len()) });
+        }
+        Ok((Features { data, n, dim }, labels))
+    };
+    Ok((split("train")?, split("test")?))
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ fn standardise(train: &Features, test: &Features) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// Dense class indices: the sorted distinct training labels.
-fn classes(train_y: &[u32]) -> Vec<u32> {
+pub fn classes(train_y: &[u32]) -> Vec<u32> {
     let mut c = train_y.to_vec();
     c.sort_unstable();
     c.dedup();

@@ -164,13 +164,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         BenchCommand::Probe { features, dataset, model, synthetic, synthetic_test, separation, seed, max_iter, gtol, write, json } => {
             let (train, train_y, test, test_y) = match (features, synthetic) {
-                (Some(dir), _) => probe_features(&dir, &dataset.unwrap_or_default(), &model.unwrap_or_default())?,
+                (Some(dir), _) => {
+                    let ((a, ya), (b, yb)) = mixco_eval::npy::read_dump(&dir, &dataset.unwrap_or_default(), &model.unwrap_or_default())?;
+                    (a, ya, b, yb)
+                }
                 (None, Some([n, d, c])) => {
                     let clusters = mixco_eval::clusters::Clusters::new(d, c, separation, seed);
                     let (a, ya) = clusters.sample(n, seed + 1);
                     let (b, yb) = clusters.sample(synthetic_test, seed + 2);
                     if let Some(dir) = &write {
-                        write_features(dir, &a, &ya, &b, &yb)?;
+                        mixco_eval::npy::write_dump(dir, "synthetic", "clusters", (&a, &ya), (&b, &yb))?;
                     }
                     (a, ya, b, yb)
                 }
@@ -219,33 +222,6 @@ fn parse_shape(s: &str) -> Result<[usize; 3], String> {
     }
 }
 
-type Split = (mixco_eval::features::Features, Vec<u32>);
-
-fn probe_features(dir: &std::path::Path, dataset: &str, model: &str) -> Result<(mixco_eval::features::Features, Vec<u32>, mixco_eval::features::Features, Vec<u32>)> {
-    let split = |name: &str| -> Result<Split> {
-        let (n, dim, data) = mixco_eval::npy::read_f32_2d(&dir.join(format!("{dataset}-{model}-{name}.npy")))?;
-        let path = dir.join(format!("{dataset}-{name}-labels.npy"));
-        let labels = mixco_eval::npy::read_labels(&path)?;
-        if labels.len() != n {
-            anyhow::bail!("{}: {} labels for {n} feature rows", path.display(), labels.len());
-        }
-        Ok((mixco_eval::features::Features { data, n, dim }, labels))
-    };
-    let ((a, ya), (b, yb)) = (split("train")?, split("test")?);
-    Ok((a, ya, b, yb))
-}
-
-/// DIR/synthetic-clusters-{train,test}.npy and DIR/synthetic-{train,test}-labels.npy.
-fn write_features(dir: &std::path::Path, a: &mixco_eval::features::Features, ya: &[u32], b: &mixco_eval::features::Features, yb: &[u32]) -> Result<()> {
-    use mixco_data::fsutil::write_atomic;
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    for (split, f, y) in [("train", a, ya), ("test", b, yb)] {
-        write_atomic(&dir.join(format!("synthetic-clusters-{split}.npy")), &mixco_eval::npy::encode_f32(&[f.n, f.dim], &f.data))?;
-        write_atomic(&dir.join(format!("synthetic-{split}-labels.npy")), &mixco_eval::npy::encode_labels(y))?;
-    }
-    Ok(())
-}
-
 #[derive(serde::Serialize)]
 struct ProbeBench {
     rows: usize,
@@ -261,7 +237,7 @@ struct ProbeBench {
 }
 
 fn probe_bench(train: &mixco_eval::features::Features, train_y: &[u32], test: &mixco_eval::features::Features, test_y: &[u32], opts: mixco_eval::probe::ProbeOptions, json: bool) -> Result<()> {
-    let classes = { let mut c = train_y.to_vec(); c.sort_unstable(); c.dedup(); c.len() };
+    let classes = mixco_eval::probe::classes(train_y).len();
     let bar = super::eval::probe_bar("", opts);
     let t = std::time::Instant::now();
     let result = mixco_eval::probe::linear_probe_with(train, train_y, test, test_y, opts, &mut |p| super::eval::show_probe(&bar, p))?;
@@ -328,11 +304,9 @@ fn busy_note(before: &str, after: &str) -> Option<String> {
     })
 }
 
+/// The threads rayon (data loading, the probe, kNN) runs on.
 fn rayon_threads() -> usize {
-    if let Some(n) = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0) {
-        return n;
-    }
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    rayon::current_num_threads()
 }
 
 #[cfg(test)]

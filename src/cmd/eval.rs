@@ -168,7 +168,13 @@ pub fn show_probe(pb: &indicatif::ProgressBar, p: &ProbeProgress) {
     pb.set_message(format!("{what}, alpha {}, iteration {}/{}, loss {:.4}", p.alpha, p.iteration, p.max_iter, p.loss));
 }
 
-fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArgs) -> Result<Report> {
+/// The models on one dataset, its files checked for cuts first.
+fn evaluate_source(models: &[EncoderModel], source: &mixco_data::Source, root: &std::path::Path, args: &EvalArgs) -> Result<Report> {
+    let cut = args.data.rest.check_cut(source)?;
+    evaluate(models, &source.load(root)?, cut, args)
+}
+
+fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, cut: Vec<String>, args: &EvalArgs) -> Result<Report> {
     for (name, set) in [("training", &splits.train), ("test", &splits.test)] {
         if set.is_empty() {
             bail!("{}: the {name} split is empty", splits.name);
@@ -182,7 +188,7 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         let test = features(m, &splits.test, &fingerprints.1, args, "test")?;
         let t_features = t.elapsed().as_secs_f64();
         if let Some(dir) = &args.dump_features {
-            dump(dir, &splits, &m.name, &train, &test)?;
+            npy::write_dump(dir, &splits.name, &m.name, (&train, &splits.train.labels), (&test, &splits.test.labels))?;
         }
         let ks = [20, 200];
         let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
@@ -194,21 +200,7 @@ fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, args: &EvalArg
         let seconds = Timings { features: t_features, knn: t_knn, probe };
         results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), feeding: m.feeding(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
     }
-    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, cut: Vec::new(), results })
-}
-
-/// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
-/// `DIR/DATASET-{train,test}-labels.npy` (int64).
-fn dump(dir: &std::path::Path, splits: &mixco_data::Splits, model: &str, train: &Features, test: &Features) -> Result<()> {
-    use mixco_data::fsutil::write_atomic;
-    let slug: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
-    let ds = splits.name.replace([':', '/'], "_");
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    for (split, f, labels) in [("train", train, &splits.train.labels), ("test", test, &splits.test.labels)] {
-        write_atomic(&dir.join(format!("{ds}-{slug}-{split}.npy")), &npy::encode_f32(&[f.n, f.dim], &f.data))?;
-        write_atomic(&dir.join(format!("{ds}-{split}-labels.npy")), &npy::encode_labels(labels))?;
-    }
-    Ok(())
+    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, cut, results })
 }
 
 /// Linear and kNN-200 top-1 of every model on every dataset, as bars.
@@ -269,10 +261,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 eprintln!("{known}: skipped, not found at {} (mixco data fetch {known})", dir.display());
                 continue;
             }
-            let source = mixco_data::Source::parse(known.name())?;
-            let cut = args.data.rest.check_cut(&source)?;
-            let mut report = evaluate(&models, &source.load(&root)?, &args)?;
-            report.cut = cut;
+            let report = evaluate_source(&models, &mixco_data::Source::parse(known.name())?, &root, &args)?;
             print_table(&report);
             reports.push(report);
         }
@@ -285,10 +274,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if args.csv.is_some() || args.markdown.is_some() {
             bail!("--csv and --markdown write the transfer matrix: add --transfer");
         }
-        let source = args.data.to_arg().source()?;
-        let cut = args.data.rest.check_cut(&source)?;
-        let mut report = evaluate(&models, &source.load(&root)?, &args)?;
-        report.cut = cut;
+        let report = evaluate_source(&models, &args.data.to_arg().source()?, &root, &args)?;
         print_table(&report);
         vec![report]
     };

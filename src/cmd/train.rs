@@ -263,7 +263,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let summary = trainer.run(&opts)?;
     if summary.interrupted {
         let mut cmd = vec!["mixco".to_string(), "train".into(), "--resume".into(), summary.checkpoint.display().to_string()];
-        cmd.extend(data_flags(&args.data));
+        cmd.extend(data_flags(&args.data, &source));
         cmd.extend(["--output".into(), args.output.display().to_string()]);
         let cmd: Vec<String> = cmd.iter().map(|a| shell_quote(a)).collect();
         eprintln!("stopped at step {}; resume with: {}", trainer.step, cmd.join(" "));
@@ -280,19 +280,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// The flags that choose the data, as given: a resume needs the same data.
-fn data_flags(d: &super::data::DatasetFlag) -> Vec<String> {
+fn data_flags(d: &super::data::DatasetFlag, source: &mixco_data::Source) -> Vec<String> {
     let mut f = vec!["--dataset".to_string(), d.dataset.clone()];
     if let Some(root) = &d.rest.root.root {
         f.extend(["--root".into(), root.display().to_string()]);
     }
     let r = &d.rest;
-    if d.dataset == "synthetic" {
-        for (flag, v) in [("--synthetic-train", r.synthetic_train as u64), ("--synthetic-test", r.synthetic_test as u64), ("--synthetic-seed", r.synthetic_seed)] {
-            f.extend([flag.to_string(), v.to_string()]);
+    match source {
+        mixco_data::Source::Synthetic(_) => {
+            for (flag, v) in [("--synthetic-train", r.synthetic_train as u64), ("--synthetic-test", r.synthetic_test as u64), ("--synthetic-seed", r.synthetic_seed)] {
+                f.extend([flag.to_string(), v.to_string()]);
+            }
         }
-    }
-    if d.dataset.starts_with("folder:") {
-        f.extend(["--image-size".into(), r.image_size.to_string()]);
+        mixco_data::Source::Folder { .. } => f.extend(["--image-size".into(), r.image_size.to_string()]),
+        _ => {}
     }
     if r.cut_data {
         f.push("--cut-data".into());

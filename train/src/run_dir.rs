@@ -57,17 +57,15 @@ impl RunLock {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let stale: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(temp_of).is_some_and(is_run_file))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(mixco_data::fsutil::temp_target).is_some_and(is_run_file))
             .collect();
         stale.into_iter().filter(|p| std::fs::remove_file(p).is_ok()).collect()
     }
 }
 
-/// `NAME` of a temporary file `.NAME.tmp-PID-N`.
-fn temp_of(file: &str) -> Option<&str> {
-    let (name, rest) = file.strip_prefix('.')?.rsplit_once(".tmp-")?;
-    let (pid, n) = rest.split_once('-')?;
-    (pid.parse::<u32>().is_ok() && n.parse::<u64>().is_ok()).then_some(name)
+/// `log.jsonl`'s text for the lines at or before `step`.
+fn log_up_to(lines: &[EpochLog], step: usize) -> String {
+    lines.iter().filter(|l| l.step <= step).map(|l| serde_json::to_string(l).unwrap() + "\n").collect()
 }
 
 /// Rewrites `dir/log.jsonl` (atomically) without the lines of steps past
@@ -79,11 +77,9 @@ pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, TrainError> {
         return Ok(0);
     }
     let lines = crate::trainer::read_log(&path)?;
-    let kept: Vec<&EpochLog> = lines.iter().filter(|l| l.step <= step).collect();
-    let dropped = lines.len() - kept.len();
+    let dropped = lines.iter().filter(|l| l.step > step).count();
     if dropped > 0 {
-        let text: String = kept.iter().map(|l| serde_json::to_string(l).unwrap() + "\n").collect();
-        mixco_data::fsutil::write_atomic(&path, text.as_bytes())?;
+        mixco_data::fsutil::write_atomic(&path, log_up_to(&lines, step).as_bytes())?;
     }
     Ok(dropped)
 }
@@ -94,8 +90,7 @@ pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, TrainError> {
 pub fn copy_log(from: &Path, to: &Path, step: usize) -> Result<(), TrainError> {
     let src = from.join(LOG_FILE);
     let lines = if src.exists() { crate::trainer::read_log(&src)? } else { Vec::new() };
-    let text: String = lines.iter().filter(|l| l.step <= step).map(|l| serde_json::to_string(l).unwrap() + "\n").collect();
-    mixco_data::fsutil::write_atomic(&to.join(LOG_FILE), text.as_bytes())?;
+    mixco_data::fsutil::write_atomic(&to.join(LOG_FILE), log_up_to(&lines, step).as_bytes())?;
     Ok(())
 }
 
