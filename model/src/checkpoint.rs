@@ -161,13 +161,29 @@ pub struct Checkpoint {
     pub tensors: BTreeMap<String, HostTensor>,
 }
 
+/// safetensors writes the metadata from a `HashMap`, so one checkpoint came
+/// out with its header keys in a new order on every save. The header again
+/// through serde_json (whose maps sort their keys; same compact form, so the
+/// same length and data offsets) makes equal checkpoints equal bytes.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(n) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize) else { return bytes };
+    let Some(header) = bytes.get(8..8 + n) else { return bytes };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else { return bytes };
+    let mut sorted = serde_json::to_vec(&value).unwrap_or_default();
+    if sorted.len() <= n {
+        sorted.resize(n, b' '); // safetensors pads the header with spaces
+        bytes[8..8 + n].copy_from_slice(&sorted);
+    }
+    bytes
+}
+
 impl Checkpoint {
     /// Serialises to safetensors and writes atomically.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let views: Vec<(String, View)> = self.tensors.iter().map(|(k, t)| (k.clone(), View(t, t.bytes()))).collect();
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| invalid(path, format!("cannot serialise: {e}")))?;
-        mixco_data::fsutil::write_atomic(path, &bytes)?;
+        mixco_data::fsutil::write_atomic(path, &sorted_header(bytes))?;
         Ok(())
     }
 
@@ -279,6 +295,25 @@ mod tests {
         assert_eq!(back, ck);
         assert_eq!(back.config(&path).unwrap(), cfg);
         back.check_tensors(&path, &cfg.tensors("")).unwrap();
+    }
+
+    #[test]
+    fn equal_checkpoints_are_equal_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ck = Checkpoint::default();
+        for i in 0..40 {
+            ck.metadata.insert(format!("key{i}"), format!("value {i}"));
+        }
+        ck.tensors.insert("w".into(), HostTensor::f32(vec![2], vec![1.0, 2.0]));
+        let saves: Vec<Vec<u8>> = (0..5)
+            .map(|i| {
+                let path = dir.path().join(format!("{i}.safetensors"));
+                ck.save(&path).unwrap();
+                std::fs::read(&path).unwrap()
+            })
+            .collect();
+        assert!(saves.iter().all(|b| b == &saves[0]), "a HashMap's order leaked into the bytes");
+        assert_eq!(Checkpoint::from_bytes(Path::new("x"), &saves[0]).unwrap(), ck);
     }
 
     #[test]
