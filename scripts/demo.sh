@@ -18,4 +18,4 @@ echo "== 2/3 exporting the encoder to ONNX"
 "$mixco" export --onnx "$out/final.safetensors" -o "$out/encoder.onnx" --verify
 echo "== 3/3 evaluating with ONNX Runtime: linear probe and kNN, trained against random"
 "$mixco" eval "$out/encoder.onnx" "${data[@]}" --json "$out/eval.json"
-echo "== files in $out: final.safetensors, encoder.onnx, eval.json, log.jsonl, curves.svg, synthetic.png"
+echo "== files in $out: final.safetensors, encoder.onnx, eval.json, log.jsonl, curves.png, synthetic.png"

@@ -21,6 +21,9 @@ import re
 import sys
 from statistics import correlation
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mixco_report import load_reports  # noqa: E402
+
 args = sys.argv[1:]
 session = None
 if args[:1] == ["--update"]:
@@ -57,13 +60,13 @@ found = []
 for path in sorted(glob.glob(f"{out}/eval-*.json")):
     run = os.path.basename(path)[len("eval-"):-len(".json")]
     setting, seed = run.rsplit("-seed", 1) if re.search(r"-seed\d+$", run) else (run, "0")
-    linear, knn = top1(json.load(open(path))["results"][0])
+    linear, knn = top1(load_reports(path)[0]["results"][0])
     log = [json.loads(l) for l in open(f"{out}/{run}/log.jsonl") if l.strip()] if os.path.exists(f"{out}/{run}/log.jsonl") else []
     last = log[-1] if log else {}
     # Transfer linear / kNN top-1 from transfer-RUN.json, kept in the record too
     transfer = {}
     if os.path.exists(f"{out}/transfer-{run}.json"):
-        for rep in json.load(open(f"{out}/transfer-{run}.json")):
+        for rep in load_reports(f"{out}/transfer-{run}.json"):
             if rep["dataset"] != "cifar10":
                 transfer[rep["dataset"]] = top1(rep["results"][0])
     found.append({
@@ -113,7 +116,7 @@ run_name = lambda x: x["setting"] + (f"-seed{x['seed']}" if x["seed"] else "")
 with_transfer = sorted((x for x in merged.values() if "transfer" in x), key=key)
 baselines = {}
 for path in sorted(glob.glob(f"{out}/transfer-*.json")):
-    for rep in json.load(open(path)):
+    for rep in load_reports(path):
         for res in rep["results"][1:]:
             baselines.setdefault(res["model"], {}).setdefault(rep["dataset"], top1(res))
 if with_transfer:

@@ -14,6 +14,10 @@ import json
 import os
 import shutil
 import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mixco_report import load_reports  # noqa: E402
 
 BASE = "https://github.com/mixco-rs/mixco/releases/download/models-v0.1"
 
@@ -31,8 +35,7 @@ with open(ck, "rb") as f:
     n = struct.unpack("<Q", f.read(8))[0]
     meta = json.loads(f.read(n)).get("__metadata__", {})
 cfg = json.loads(meta.get("hparams", "{}"))
-reports = json.load(open(a.eval))
-reports = reports if isinstance(reports, list) else [reports]  # --transfer writes a list
+reports = load_reports(a.eval)
 
 
 def field(*keys):

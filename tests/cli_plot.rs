@@ -24,6 +24,6 @@ fn plot_draws_logs_and_names_bad_lines() {
     let o = Command::new(env!("CARGO_BIN_EXE_mixco")).args(["plot", run.to_str().unwrap(), "-o", dir.path().join("d.png").to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("log.jsonl: line 2 is not JSON"), "{e}");
+    assert!(e.contains("log.jsonl: line 2: not a log line"), "{e}");
     assert!(!dir.path().join("d.png").exists());
 }

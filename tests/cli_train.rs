@@ -24,7 +24,7 @@ fn train_then_resume_from_the_cli() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("random initialisation") && t.contains("after 1 epochs") && t.contains("final.safetensors"), "{t}");
-    for f in ["final.safetensors", "last.safetensors", "log.jsonl", "curves.svg"] {
+    for f in ["final.safetensors", "last.safetensors", "log.jsonl", "curves.png"] {
         assert!(out.join(f).is_file(), "{f}");
     }
     // A new run into the same folder is refused (its log would mix with this one's), unless asked.
@@ -199,7 +199,7 @@ fn resumes_into_other_folders() {
     let o = resume(&c);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(c.join("log.jsonl")).unwrap(), std::fs::read_to_string(a.join("log.jsonl")).unwrap());
-    assert!(c.join("final.safetensors").is_file() && c.join("curves.svg").is_file());
+    assert!(c.join("final.safetensors").is_file() && c.join("curves.png").is_file());
     // Case 8: settings given with --resume are refused by name, not
     // ignored; --epochs extends the run.
     let resume_a = |extra: &[&str]| {

@@ -22,6 +22,7 @@ pub mod fsutil;
 mod image_set;
 pub mod info;
 pub mod preview;
+pub mod rng;
 pub mod synthetic;
 pub mod tiny_imagenet;
 

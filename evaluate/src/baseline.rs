@@ -3,7 +3,7 @@
 //! identity), exported like a trained one.
 
 use crate::model::{EncoderModel, ModelError};
-use mixco_data::synthetic::Rng;
+use mixco_data::rng::Rng;
 use mixco_model::arch::{TensorKind, TensorSpec};
 use mixco_model::{ArchSpec, Checkpoint, HeadSpec, HostTensor, ModelConfig, Stem};
 use std::path::Path;

@@ -3,6 +3,7 @@
 
 use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
+use mixco_model::run::EpochLog;
 
 /// One bar series: a label and one value (percent) per group; `None` draws no bar.
 pub struct Series {
@@ -221,6 +222,42 @@ fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3], dash: u
             }
         }
     }
+}
+
+/// The panels of training curves: (title, log field, scale, drawn even when no run logged it).
+const CURVES: [(&str, fn(&EpochLog) -> Option<f64>, f64, bool); 4] = [
+    ("contrastive loss", |l| l.loss_contrastive, 1.0, true),
+    ("MixCo loss", |l| l.loss_mix, 1.0, false),
+    ("kNN top-1 (%)", |l| l.knn_top1, 100.0, true),
+    ("mean cosine between images", |l| l.query_cosine, 1.0, false),
+];
+
+/// Whether a run's log holds anything [`training_curves`] draws.
+pub fn has_curves(log: &[EpochLog]) -> bool {
+    CURVES.iter().any(|(_, field, _, always)| *always && log.iter().any(|l| field(l).is_some()))
+}
+
+/// Training curves of `runs` (a label and its `log.jsonl` each), one colour
+/// per run: the contrastive loss, the MixCo loss (when any run has one), the
+/// kNN monitor and the collapse monitor (when logged), per epoch. What the
+/// trainer draws into `curves.png` and `mixco plot` for several runs.
+pub fn training_curves(title: &str, runs: &[(String, Vec<EpochLog>)]) -> RgbImage {
+    let panels: Vec<(String, Vec<Line>)> = CURVES
+        .iter()
+        .map(|(name, field, scale, _)| {
+            let lines = runs
+                .iter()
+                .map(|(label, log)| Line { label: label.clone(), points: log.iter().filter_map(|l| field(l).map(|v| (l.epoch as f64, scale * v))).collect() })
+                .collect::<Vec<_>>();
+            (name.to_string(), lines)
+        })
+        .zip(CURVES)
+        .filter_map(|((name, lines), (_, _, _, always))| {
+            let lines: Vec<Line> = lines.into_iter().filter(|l| always || !l.points.is_empty()).collect();
+            (always || !lines.is_empty()).then_some((name, lines))
+        })
+        .collect();
+    line_panels(title, "epoch", &panels)
 }
 
 /// Encodes as PNG.

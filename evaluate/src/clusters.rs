@@ -4,7 +4,7 @@
 //! `separation` (s) sets.
 
 use crate::features::Features;
-use mixco_data::synthetic::Rng;
+use mixco_data::rng::Rng;
 
 fn normal(rng: &mut Rng) -> f32 {
     // Box-Muller; 1 - u keeps the logarithm finite.

@@ -23,15 +23,11 @@ pub struct Feed<'a> {
 }
 
 /// Runs every image of `set` (scaled to [0, 1], resized bilinearly to
-/// `input_size` when it differs) through `model` in batches.
-pub fn extract(model: &mut OnnxModel, set: &ImageSet, input_size: usize, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
-    extract_with(model, set, &Feed { input_size, output: "features", normalise: None }, batch, progress)
-}
-
-/// [`extract`] for any output: (N, C, H, W) is averaged over H x W, any other
-/// (N, ...) flattened per image.
+/// `input_size` when it differs) through `model` in batches, calling
+/// `progress` with each batch's size. An output of (N, C, H, W) is averaged
+/// over H x W, any other (N, ...) flattened per image.
 /// A non-finite output is an error naming the model, the output and the image.
-pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: usize, progress: &indicatif::ProgressBar) -> Result<Features, SessionError> {
+pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: usize, progress: &mut dyn FnMut(usize)) -> Result<Features, SessionError> {
     let input_size = feed.input_size;
     let (h, w) = (set.height, set.width);
     let per = 3 * input_size * input_size;
@@ -76,7 +72,7 @@ pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: u
         }
         data.extend_from_slice(&out);
         start += n;
-        progress.inc(n as u64);
+        progress(n);
     }
     Ok(Features { data, n: set.len(), dim })
 }

@@ -11,7 +11,7 @@ use crate::features::Features;
 use crate::lbfgs::{self, Stop};
 use crate::linalg;
 use crate::softmax_loss::SoftmaxLoss;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const ALPHAS: [f64; 4] = [1e-2, 1e-1, 1.0, 10.0];
 /// Iterations a fit at most, as benches/sklearn_probe.py runs scikit-learn:
@@ -34,7 +34,7 @@ impl Default for ProbeOptions {
 /// On the largest gradient entry of the per-sample objective (scikit-learn's `tol`).
 pub const GTOL: f64 = 1e-4;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub top1: f64,
     pub top5: f64,
@@ -45,7 +45,7 @@ pub struct ProbeResult {
     pub fits: Vec<FitStats>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FitStats {
     pub alpha: f64,
     /// Training rows it was fitted on.
@@ -227,7 +227,7 @@ pub fn linear_probe_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mixco_data::synthetic::Rng;
+    use mixco_data::rng::Rng;
 
     fn blobs(n: usize, classes: u32, spread: f32, seed: u64, random_labels: bool) -> (Features, Vec<u32>) {
         let mut rng = Rng::new(seed);

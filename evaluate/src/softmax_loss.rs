@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn the_avx2_path_gives_the_same_bits() {
         let (n, c) = (300, 37);
-        let mut rng = mixco_data::synthetic::Rng::new(9);
+        let mut rng = mixco_data::rng::Rng::new(9);
         let z: Vec<f32> = (0..n * c).map(|_| rng.range(-30.0, 30.0)).collect();
         let y: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
         let b: Vec<f32> = (0..c).map(|_| rng.range(-1.0, 1.0)).collect();
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn value_and_gradient_match_the_definition() {
         let (n, d, c) = (300, 7, 5);
-        let mut rng = mixco_data::synthetic::Rng::new(3);
+        let mut rng = mixco_data::rng::Rng::new(3);
         let x: Vec<f32> = (0..n * d).map(|_| rng.range(-2.0, 2.0)).collect();
         let y: Vec<u32> = (0..n).map(|_| rng.below(c as u64) as u32).collect();
         let theta: Vec<f64> = (0..(d + 1) * c).map(|_| rng.range(-1.0, 1.0) as f64).collect();

@@ -1,9 +1,10 @@
 //! Encoder architectures and the checkpoint format, without libtorch: the
 //! trainer builds its modules from [`arch`], the exporter and evaluator read
-//! checkpoints through [`checkpoint`].
+//! checkpoints through [`checkpoint`]; [`run`] is a training run's folder.
 
 pub mod arch;
 pub mod checkpoint;
+pub mod run;
 
 pub use arch::{ArchSpec, Backbone, HeadSpec, Stem};
 pub use checkpoint::{Checkpoint, CheckpointError, HostTensor, ModelConfig};

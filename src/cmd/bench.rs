@@ -146,7 +146,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let mut onnx = mixco_eval::session::OnnxModel::from_bytes(&m.name, &m.bytes, threads)?;
             let s = m.input_size;
             let b = batch_size.max(1);
-            let mut rng = mixco_data::synthetic::Rng::new(1);
+            let mut rng = mixco_data::rng::Rng::new(1);
             let batch: Vec<f32> = (0..b * 3 * s * s).map(|_| rng.uniform()).collect();
             let passes = images.div_ceil(b);
             onnx.run(&batch, b, s, "features")?;

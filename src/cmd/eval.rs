@@ -1,12 +1,10 @@
 use anyhow::{bail, Result};
 use clap::Args;
-use mixco_eval::features::{extract_with, Features, Feed, RESIZE_POLICY};
-use mixco_eval::npy;
-use mixco_eval::probe::{linear_probe_with, ProbeOptions, ProbeProgress, ProbeResult};
-use mixco_eval::session::OnnxModel;
+use mixco_eval::evaluation::{evaluate, EvalOptions, Observer, Progress};
 use mixco_eval::model::Overrides;
+use mixco_eval::probe::{ProbeOptions, ProbeProgress};
+use mixco_eval::report::{self, Report};
 use mixco_eval::EncoderModel;
-use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -90,66 +88,16 @@ fn parse_device(d: &str) -> Result<EvalDevice, String> {
 }
 
 
-#[derive(Serialize)]
-struct ModelResult {
-    model: String,
-    sha256: String,
-    /// How a foreign model was fed and read (output, normalisation, pooling).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    feeding: String,
-    linear: ProbeResult,
-    knn_top1: Vec<(usize, f64)>,
-    /// Wall time of feature extraction (both splits), kNN and the probe.
-    seconds: Timings,
-}
-
-#[derive(Serialize)]
-struct Timings {
-    features: f64,
-    knn: f64,
-    probe: f64,
-}
-
-#[derive(Serialize)]
-struct Report {
-    dataset: String,
-    train_images: usize,
-    test_images: usize,
-    resize_policy: &'static str,
-    /// CIFAR files cut short on purpose (--cut-data); absent for the official data.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    cut: Vec<String>,
-    results: Vec<ModelResult>,
-}
-
-/// `fingerprint` is the split's content hash, computed once per split.
-fn features(model: &EncoderModel, set: &mixco_data::ImageSet, fingerprint: &str, args: &EvalArgs, what: &str) -> Result<Features> {
-    let cache = (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(mixco_eval::cache::default_dir));
-    let key = mixco_eval::cache::Key {
-        model_sha256: model.sha256.clone(),
-        split_fingerprint: fingerprint.to_string(),
-        input_size: model.input_size,
-        resize_policy: format!("{RESIZE_POLICY}{}", model.feeding()),
-    };
-    if let Some(dir) = &cache {
-        if let Some(f) = mixco_eval::cache::load(dir, &key, set.len()) {
-            eprintln!("{} {what}: features read from the cache", model.name);
-            return Ok(f);
+impl EvalArgs {
+    fn options(&self) -> EvalOptions {
+        EvalOptions {
+            threads: self.threads,
+            batch_size: self.batch_size,
+            cache: (!self.no_cache).then(|| self.cache_dir.clone().unwrap_or_else(mixco_eval::cache::default_dir)),
+            cuda: self.device.0,
+            dump_features: self.dump_features.clone(),
         }
     }
-    let (threads, batch) = (args.threads, args.batch_size);
-    let mut onnx = OnnxModel::from_bytes_on(&model.name, &model.bytes, threads, args.device.0)?;
-    onnx.input = model.input.clone();
-    let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(set.len() as u64) } else { indicatif::ProgressBar::hidden() };
-    pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
-    pb.set_message(format!("{} {what}", model.name));
-    let feed = Feed { input_size: model.input_size, output: &model.output, normalise: model.normalise };
-    let f = extract_with(&mut onnx, set, &feed, batch.max(1), &pb).map_err(|e| anyhow::anyhow!("{e} ({what} split)"))?;
-    pb.finish_and_clear();
-    if let Some(dir) = &cache {
-        mixco_eval::cache::store(dir, &key, &f)?;
-    }
-    Ok(f)
 }
 
 /// The probe's bar on a terminal: one slot per iteration of every fit (a
@@ -168,61 +116,38 @@ pub fn show_probe(pb: &indicatif::ProgressBar, p: &ProbeProgress) {
     pb.set_message(format!("{what}, alpha {}, iteration {}/{}, loss {:.4}", p.alpha, p.iteration, p.max_iter, p.loss));
 }
 
+/// What a terminal shows of an evaluation: a bar for each split's features
+/// and each probe (on a terminal only), and the cache hits.
+#[derive(Default)]
+struct Bars {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Observer for Bars {
+    fn event(&mut self, progress: Progress<'_>) {
+        match progress {
+            Progress::CacheHit { model, split } => eprintln!("{model} {split}: features read from the cache"),
+            Progress::Extracting { model, split, images } => {
+                let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(images as u64) } else { indicatif::ProgressBar::hidden() };
+                pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
+                pb.set_message(format!("{model} {split}"));
+                self.bar = Some(pb);
+            }
+            Progress::Extracted { images } => self.bar.iter().for_each(|b| b.inc(images as u64)),
+            Progress::Probe { model, progress } => show_probe(self.bar.get_or_insert_with(|| probe_bar(model, ProbeOptions::default())), progress),
+            Progress::ExtractionDone | Progress::ProbeDone => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+        }
+    }
+}
+
 /// The models on one dataset, its files checked for cuts first.
 fn evaluate_source(models: &[EncoderModel], source: &mixco_data::Source, root: &std::path::Path, args: &EvalArgs) -> Result<Report> {
     let cut = args.data.rest.check_cut(source)?;
-    evaluate(models, &source.load(root)?, cut, args)
-}
-
-fn evaluate(models: &[EncoderModel], splits: &mixco_data::Splits, cut: Vec<String>, args: &EvalArgs) -> Result<Report> {
-    for (name, set) in [("training", &splits.train), ("test", &splits.test)] {
-        if set.is_empty() {
-            bail!("{}: the {name} split is empty", splits.name);
-        }
-    }
-    let fingerprints = (splits.train.fingerprint(), splits.test.fingerprint());
-    let mut results = Vec::new();
-    for m in models {
-        let t = std::time::Instant::now();
-        let train = features(m, &splits.train, &fingerprints.0, args, "train")?;
-        let test = features(m, &splits.test, &fingerprints.1, args, "test")?;
-        let t_features = t.elapsed().as_secs_f64();
-        if let Some(dir) = &args.dump_features {
-            npy::write_dump(dir, &splits.name, &m.name, (&train, &splits.train.labels), (&test, &splits.test.labels))?;
-        }
-        let ks = [20, 200];
-        let knn = mixco_eval::knn::knn_accuracy(&train, &splits.train.labels, &test, &splits.test.labels, splits.train.num_classes(), &ks, 0.1);
-        let t_knn = t.elapsed().as_secs_f64() - t_features;
-        let bar = probe_bar(&m.name, ProbeOptions::default());
-        let linear = linear_probe_with(&train, &splits.train.labels, &test, &splits.test.labels, ProbeOptions::default(), &mut |p| show_probe(&bar, p))?;
-        bar.finish_and_clear();
-        let probe = t.elapsed().as_secs_f64() - t_features - t_knn;
-        let seconds = Timings { features: t_features, knn: t_knn, probe };
-        results.push(ModelResult { model: m.name.clone(), sha256: m.sha256.clone(), feeding: m.feeding(), linear, knn_top1: ks.iter().copied().zip(knn).collect(), seconds });
-    }
-    Ok(Report { dataset: splits.name.clone(), train_images: splits.train.len(), test_images: splits.test.len(), resize_policy: RESIZE_POLICY, cut, results })
-}
-
-/// Linear and kNN-200 top-1 of every model on every dataset, as bars.
-fn chart(reports: &[Report]) -> Vec<u8> {
-    use mixco_eval::chart::{bar_chart, png_bytes, Series};
-    let groups: Vec<String> = reports.iter().flat_map(|r| [format!("{} linear", r.dataset), format!("{} kNN", r.dataset)]).collect();
-    let models: Vec<&str> = reports[0].results.iter().map(|r| r.model.as_str()).collect();
-    let series = models
-        .iter()
-        .map(|&m| Series {
-            label: m.to_string(),
-            values: reports
-                .iter()
-                .flat_map(|r| {
-                    let res = r.results.iter().find(|x| x.model == m);
-                    let knn = res.and_then(|x| x.knn_top1.iter().find(|(k, _)| *k == 200)).map(|(_, v)| 100.0 * v);
-                    [res.map(|x| 100.0 * x.linear.top1), knn]
-                })
-                .collect(),
-        })
-        .collect::<Vec<_>>();
-    png_bytes(&bar_chart("top-1 accuracy (%)", &groups, &series))
+    Ok(evaluate(models, &source.load(root)?, cut, &args.options(), &mut Bars::default())?)
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -278,57 +203,28 @@ pub fn run(args: EvalArgs) -> Result<()> {
         print_table(&report);
         vec![report]
     };
-    if let Some(path) = &args.png {
-        mixco_data::fsutil::write_atomic(path, &chart(&reports))?;
+    let write = |path: &std::path::Path, bytes: &[u8]| -> Result<()> {
+        mixco_data::fsutil::write_atomic(path, bytes)?;
         println!("wrote {}", path.display());
+        Ok(())
+    };
+    if let Some(path) = &args.png {
+        write(path, &report::chart(&reports))?;
     }
     if let Some(path) = &args.json {
-        let json = if args.transfer { serde_json::to_string_pretty(&reports)? } else { serde_json::to_string_pretty(&reports[0])? };
-        mixco_data::fsutil::write_atomic(path, json.as_bytes())?;
-        println!("wrote {}", path.display());
+        write(path, report::to_json(&reports, args.transfer).as_bytes())?;
     }
     if let Some(path) = &args.csv {
-        let mut csv = String::from("model,dataset,linear_top1,linear_top5,knn20_top1,knn200_top1\n");
-        for r in &reports {
-            for m in &r.results {
-                csv += &format!("{},{},{:.4},{:.4},{:.4},{:.4}\n", m.model, r.dataset, m.linear.top1, m.linear.top5, m.knn_top1[0].1, m.knn_top1[1].1);
-            }
-        }
-        mixco_data::fsutil::write_atomic(path, csv.as_bytes())?;
-        println!("wrote {}", path.display());
+        write(path, report::csv(&reports).as_bytes())?;
     }
     if let Some(path) = &args.markdown {
-        mixco_data::fsutil::write_atomic(path, markdown(&reports).as_bytes())?;
-        println!("wrote {}", path.display());
+        write(path, report::markdown(&reports).as_bytes())?;
     }
     Ok(())
 }
 
-/// Rows: models; columns: each dataset's linear and kNN (k = 200) top-1.
-fn matrix_rows(reports: &[Report]) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = vec!["encoder".to_string()];
-    for r in reports {
-        header.push(format!("{} linear", r.dataset));
-        header.push(format!("{} kNN", r.dataset));
-    }
-    let rows = reports[0]
-        .results
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let mut row = vec![m.model.clone()];
-            for r in reports {
-                row.push(format!("{:.2}", 100.0 * r.results[i].linear.top1));
-                row.push(format!("{:.2}", 100.0 * r.results[i].knn_top1[1].1));
-            }
-            row
-        })
-        .collect();
-    (header, rows)
-}
-
 fn print_matrix(reports: &[Report]) {
-    let (header, rows) = matrix_rows(reports);
+    let (header, rows) = report::matrix_rows(reports);
     let mut t = prettytable::Table::new();
     t.set_format(*prettytable::format::consts::FORMAT_BOX_CHARS);
     t.set_titles(header.iter().map(|h| prettytable::Cell::new(h)).collect());
@@ -337,15 +233,6 @@ fn print_matrix(reports: &[Report]) {
     }
     println!("transfer matrix (top-1 %, kNN with k = 200):");
     t.printstd();
-}
-
-fn markdown(reports: &[Report]) -> String {
-    let (header, rows) = matrix_rows(reports);
-    let mut md = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-    for r in rows {
-        md += &format!("| {} |\n", r.join(" | "));
-    }
-    md
 }
 
 fn print_table(r: &Report) {

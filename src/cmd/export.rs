@@ -62,27 +62,13 @@ pub fn run(mut args: ExportArgs) -> Result<()> {
 
 #[cfg(feature = "train")]
 fn verify(args: &ExportArgs, ck: &Checkpoint, model: &mixco_export::Exported) -> Result<()> {
-    use mixco_data::synthetic::Rng;
-    let name = args.output.display().to_string();
-    let mut onnx = mixco_eval::session::OnnxModel::from_bytes(&name, &model.bytes, 0)?;
-    let s = model.input_size;
-    let mut rng = Rng::new(0x0_11C5);
-    for n in [1usize, 7] {
-        let images: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform()).collect();
-        let reference = mixco_train::reference::forward(ck, std::path::Path::new(&args.checkpoint), &images, n, s, args.head)?;
-        for (output, want) in reference {
-            let (_, got) = onnx.run(&images, n, s, &output)?;
-            if got.len() != want.len() {
-                bail!("{name}: output `{output}` has {} values, libtorch gives {}", got.len(), want.len());
-            }
-            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
-            let scale = want.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
-            println!("verify: batch {n}, `{output}`: max |ONNX Runtime - libtorch| = {diff:.2e} (max |libtorch| = {scale:.2e})");
-            // Absolute for outputs of order 1; relative to the largest value beyond that.
-            let allowed = args.tolerance * scale.max(1.0);
-            if !(diff <= allowed) {
-                bail!("{name}: verification failed: `{output}` differs from libtorch by {diff:.2e} (> {allowed:.1e}); nothing written");
-            }
+    let name = args.output.display();
+    let checked = mixco_train::reference::verify_export(ck, std::path::Path::new(&args.checkpoint), &model.bytes, model.input_size, args.head, args.tolerance)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    for c in &checked {
+        println!("verify: batch {}, `{}`: max |ONNX Runtime - libtorch| = {:.2e} (max |libtorch| = {:.2e})", c.batch, c.output, c.max_diff, c.max_abs);
+        if !c.passed() {
+            bail!("{name}: verification failed: `{}` differs from libtorch by {:.2e} (> {:.1e}); nothing written", c.output, c.max_diff, c.allowed);
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -23,40 +23,18 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: PlotArgs) -> Result<()> {
-    use mixco_eval::chart::{line_panels, png_bytes, Line};
-    // (panel title, log field, scale, drawn even when no run logged it)
-    const SERIES: [(&str, &str, f64, bool); 4] = [
-        ("contrastive loss", "loss_contrastive", 1.0, true),
-        ("MixCo loss", "loss_mix", 1.0, false),
-        ("kNN top-1 (%)", "knn_top1", 100.0, true),
-        ("mean cosine between images", "query_cosine", 1.0, false),
-    ];
-    let mut panels: Vec<(String, Vec<Line>)> = SERIES.iter().map(|s| (s.0.to_string(), Vec::new())).collect();
+    use mixco_eval::chart::{has_curves, png_bytes, training_curves};
+    let mut runs = Vec::new();
     for path in &args.logs {
-        let file = if path.is_dir() { path.join("log.jsonl") } else { path.clone() };
-        let text = std::fs::read_to_string(&file).with_context(|| format!("{}", file.display()))?;
-        let label = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.display().to_string());
-        let mut points = vec![Vec::new(); SERIES.len()];
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: line {} is not JSON", file.display(), i + 1))?;
-            let epoch = v["epoch"].as_f64().with_context(|| format!("{}: line {} has no `epoch`", file.display(), i + 1))?;
-            for ((_, field, scale, _), pts) in SERIES.iter().zip(&mut points) {
-                if let Some(x) = v[*field].as_f64() {
-                    pts.push((epoch, scale * x));
-                }
-            }
-        }
-        if SERIES.iter().zip(&points).all(|(s, pts)| !s.3 || pts.is_empty()) {
+        let file = if path.is_dir() { path.join(mixco_model::run::LOG_FILE) } else { path.clone() };
+        let log = mixco_model::run::read_log(&file)?;
+        if !has_curves(&log) {
             bail!("{}: no epochs logged yet", file.display());
         }
-        for ((s, pts), panel) in SERIES.iter().zip(points).zip(&mut panels) {
-            if s.3 || !pts.is_empty() {
-                panel.1.push(Line { label: label.clone(), points: pts });
-            }
-        }
+        let label = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.display().to_string());
+        runs.push((label, log));
     }
-    let panels: Vec<_> = panels.into_iter().zip(SERIES).filter(|((_, lines), s)| s.3 || !lines.is_empty()).map(|(p, _)| p).collect();
-    let img = line_panels(&args.title, "epoch", &panels);
+    let img = training_curves(&args.title, &runs);
     mixco_data::fsutil::write_atomic(&args.output, &png_bytes(&img))?;
     println!("wrote {}", args.output.display());
     Ok(())

@@ -1,7 +1,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use mixco_train::run_dir::{self, RunLock};
-use mixco_train::{trainer, Method, RunOptions, TrainConfig, Trainer};
+use mixco_model::run::{self as run_dir, EpochLog, LAST_FILE, LOG_FILE};
+use mixco_train::run_dir::RunLock;
+use mixco_train::{Event, Method, Observer, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +18,7 @@ use std::sync::Arc;
   mixco train --dataset synthetic --epochs 1 --output runs/demo --overwrite
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
-final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.svg;
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png;
 .mixco.lock holds the folder for the running process (a second run into it is
 refused, naming the first one's PID).
 
@@ -259,8 +260,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let opts = RunOptions { output: args.output.clone(), progress: std::io::stderr().is_terminal(), log_epochs: true, interrupt, max_steps: None };
-    let summary = trainer.run(&opts)?;
+    let opts = RunOptions { output: args.output.clone(), interrupt, max_steps: None };
+    let summary = trainer.run(&opts, &mut Terminal::new())?;
     if summary.interrupted {
         let mut cmd = vec!["mixco".to_string(), "train".into(), "--resume".into(), summary.checkpoint.display().to_string()];
         cmd.extend(data_flags(&args.data, &source));
@@ -270,7 +271,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         drop(lock);
         std::process::exit(130);
     }
-    print_summary(&args.output.join(trainer::LOG_FILE))?;
+    print_summary(&args.output.join(LOG_FILE))?;
     println!("checkpoint: {}", summary.checkpoint.display());
     // Again at the end, where it is not lost among the epoch lines.
     for w in &summary.warnings {
@@ -321,14 +322,14 @@ fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(Vec::new()) };
     let earlier: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| trainer::is_run_file(&n.to_string_lossy())))
+        .filter(|p| p.file_name().is_some_and(|n| run_dir::is_run_file(&n.to_string_lossy())))
         .collect();
     if !earlier.is_empty() && !overwrite {
         bail!(
             "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
              pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
             out.display(),
-            out.join(trainer::LAST_FILE).display()
+            out.join(LAST_FILE).display()
         );
     }
     Ok(earlier)
@@ -337,7 +338,7 @@ fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
 /// The random initialisation against the trained encoder, from the log.
 fn print_summary(log: &std::path::Path) -> Result<()> {
     use prettytable::{format, row, Table};
-    let rows = trainer::read_log(log)?;
+    let rows = run_dir::read_log(log)?;
     let pct = |v: Option<f64>| v.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "-".into());
     let mut t = Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
@@ -351,4 +352,59 @@ fn print_summary(log: &std::path::Path) -> Result<()> {
     }
     t.printstd();
     Ok(())
+}
+
+/// What a terminal shows of a run: a progress bar per epoch (on a terminal
+/// only) and one line per epoch on stderr.
+struct Terminal {
+    bar: indicatif::ProgressBar,
+    visible: bool,
+}
+
+impl Terminal {
+    fn new() -> Terminal {
+        Terminal { bar: indicatif::ProgressBar::hidden(), visible: std::io::stderr().is_terminal() }
+    }
+}
+
+impl Observer for Terminal {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Initial(log) => eprintln!(
+                "epoch 0 (random initialisation): kNN {:.2}%, linear probe {:.2}%",
+                100.0 * log.knn_top1.unwrap_or(0.0),
+                100.0 * log.probe_top1.unwrap_or(0.0)
+            ),
+            Event::EpochStarted { epoch, epochs, images, done } => {
+                self.bar = if self.visible { indicatif::ProgressBar::new(images as u64) } else { indicatif::ProgressBar::hidden() };
+                self.bar.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} img {per_sec} eta {eta}").unwrap().progress_chars("=> "));
+                self.bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
+                self.bar.set_position(done as u64);
+            }
+            Event::Step { epoch, epochs, images, loss } => {
+                self.bar.inc(images as u64);
+                self.bar.set_message(format!("epoch {}/{epochs} loss {loss:.3}", epoch + 1));
+            }
+            Event::EpochEnded { epochs, log } => {
+                self.bar.finish_and_clear();
+                eprintln!("{}", epoch_line(log, epochs));
+            }
+            Event::EpochLeft => self.bar.abandon(),
+            Event::Warning(w) => eprintln!("{w}"),
+        }
+    }
+}
+
+/// `epoch 3/10: loss ... (contrastive ..., mix ...)  cos ..  kNN ..%  N img/s`
+fn epoch_line(log: &EpochLog, epochs: usize) -> String {
+    format!(
+        "epoch {}/{epochs}: loss {:.4} (contrastive {:.4}{})  cos {:.2}{}  {:.0} img/s",
+        log.epoch,
+        log.loss.unwrap_or(f64::NAN),
+        log.loss_contrastive.unwrap_or(f64::NAN),
+        log.loss_mix.map(|m| format!(", mix {m:.4}")).unwrap_or_default(),
+        log.query_cosine.unwrap_or(f64::NAN),
+        log.knn_top1.map(|k| format!("  kNN {:.2}%", 100.0 * k)).unwrap_or_default() + &log.probe_top1.map(|p| format!("  linear probe {:.2}%", 100.0 * p)).unwrap_or_default(),
+        log.images_per_s
+    )
 }

@@ -31,8 +31,8 @@ fn main() {
     };
     let dir = std::env::temp_dir().join(format!("synthetic_probe_{}", std::process::id()));
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    let opts = RunOptions { output: dir.clone(), progress: false, log_epochs: false, interrupt: Arc::new(AtomicBool::new(false)), max_steps: None };
-    t.run(&opts).unwrap();
+    let opts = RunOptions { output: dir.clone(), interrupt: Arc::new(AtomicBool::new(false)), max_steps: None };
+    t.run(&opts, &mut ()).unwrap();
     let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let knn: Vec<String> = rows.iter().map(|r| format!("{:.1}", 100.0 * r["knn_top1"].as_f64().unwrap())).collect();

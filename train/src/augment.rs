@@ -7,7 +7,7 @@
 //! the order is drawn once per batch, torchvision draws it per image),
 //! grayscale, Gaussian blur (images of 64 px and more), normalisation.
 
-use mixco_data::synthetic::Rng;
+use mixco_data::rng::Rng;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -119,9 +119,7 @@ impl Augment {
             }
         }
         let mut order = [0usize, 1, 2, 3];
-        for i in (1..4).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        rng.shuffle(&mut order);
         let mut x = x.shallow_clone();
         for op in order {
             let v = col(&f[op], self.device);

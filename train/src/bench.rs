@@ -1,9 +1,9 @@
 //! `mixco bench train`: images/s of the bare encoder passes (the ceiling) and
 //! of full training steps, on the same model, batch and device, in one run.
 
-use crate::nn::BnMode;
-use crate::{Method, TrainConfig, Trainer, TrainError};
-use mixco_data::synthetic::{generate, Rng, SyntheticConfig};
+use crate::{TrainConfig, Trainer, TrainError};
+use mixco_data::rng::Rng;
+use mixco_data::synthetic::{generate, SyntheticConfig};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -59,15 +59,13 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         let mut rng = Rng::new(1);
         let v1 = t.augment().apply(&x, &mut rng);
         let v2 = t.augment().apply(&x, &mut rng);
-        let half = (b / 2) as i64;
-        let mode = BnMode::Train { splits: t.cfg.effective_bn_splits() as i64 };
+        let lam = mixco.then(|| Tensor::full([(b / 2) as i64], 0.5, (Kind::Float, device)));
+        let mode = t.bn_mode();
+        let objective = crate::step::objective(base.method);
         let passes = || {
-            let (q_in, k_in) = match (base.method, mixco) {
-                (Method::MocoV2, false) => (v1.shallow_clone(), Some(&v2)),
-                (Method::MocoV2, true) => (Tensor::cat(&[&v1, &v1.narrow(0, 0, half)], 0), Some(&v2)),
-                (Method::Simclr, false) => (Tensor::cat(&[&v1, &v2], 0), None),
-                (Method::Simclr, true) => (Tensor::cat(&[&v1, &v2, &v1.narrow(0, 0, half), &v2.narrow(0, 0, half)], 0), None),
-            };
+            // The step's own input assembly (mixes included), without augmentation.
+            let q_in = objective.query_input(&v1, &v2, lam.as_ref());
+            let k_in = objective.key_input(&v2);
             let z = t.query.forward(&q_in, mode).1;
             if let (Some(k), Some(key)) = (k_in, &t.key) {
                 let _ = tch::no_grad(|| key.forward(k, mode).1);

@@ -3,22 +3,27 @@
 //! description, so the exporter reads the same tensors.
 
 pub mod augment;
-pub mod collapse;
 pub mod bench;
+pub mod collapse;
 pub mod config;
 pub mod device;
 pub mod encoder;
-pub mod knn;
+mod error;
 pub mod loss;
+pub mod moco;
 pub mod nn;
 pub mod optim;
-pub mod plot;
-pub mod probe;
 pub mod queue;
+pub mod quick_probe;
 pub mod reference;
 pub mod run_dir;
+pub mod simclr;
+mod state;
+pub mod step;
+pub mod train_loop;
 pub mod trainer;
 
 pub use config::{Method, TrainConfig};
-pub use trainer::{RunOptions, RunSummary, Trainer, TrainError};
+pub use train_loop::{Event, Observer, RunOptions, RunSummary};
+pub use trainer::{Trainer, TrainError};
 pub use tch;

@@ -26,3 +26,63 @@ pub fn forward(ck: &Checkpoint, path: &Path, images: &[f32], n: usize, size: usi
     }
     Ok(out)
 }
+
+/// One output of one batch, ONNX Runtime against libtorch.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    pub batch: usize,
+    pub output: String,
+    /// Largest |ONNX Runtime - libtorch|.
+    pub max_diff: f64,
+    /// Largest |libtorch|.
+    pub max_abs: f64,
+    /// The largest difference that passes.
+    pub allowed: f64,
+}
+
+impl Comparison {
+    pub fn passed(&self) -> bool {
+        self.max_diff <= self.allowed // false for NaN
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Session(#[from] mixco_eval::session::SessionError),
+    #[error("output `{output}` has {got} values, libtorch gives {want}")]
+    Length { output: String, got: usize, want: usize },
+}
+
+/// Export's guarantee: runs the ONNX model `onnx` with ONNX Runtime on
+/// random batches of 1 and 7 images and compares every output with the
+/// libtorch forward pass of checkpoint `ck` (read from `path`). An output
+/// passes when its largest difference is at most `tolerance` x max(1,
+/// largest |output|): absolute for outputs of order 1, relative beyond.
+/// Returns the comparisons, up to and including the first that fails.
+pub fn verify_export(ck: &Checkpoint, path: &Path, onnx: &[u8], input_size: usize, head: bool, tolerance: f64) -> Result<Vec<Comparison>, VerifyError> {
+    let mut session = mixco_eval::session::OnnxModel::from_bytes(&path.display().to_string(), onnx, 0)?;
+    let s = input_size;
+    let mut rng = mixco_data::rng::Rng::new(0x0_11C5);
+    let mut done = Vec::new();
+    for n in [1usize, 7] {
+        let images: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform()).collect();
+        for (output, want) in forward(ck, path, &images, n, s, head)? {
+            let (_, got) = session.run(&images, n, s, &output)?;
+            if got.len() != want.len() {
+                return Err(VerifyError::Length { output, got: got.len(), want: want.len() });
+            }
+            let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+            let max_abs = want.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
+            let c = Comparison { batch: n, output, max_diff, max_abs, allowed: tolerance * max_abs.max(1.0) };
+            let passed = c.passed();
+            done.push(c);
+            if !passed {
+                return Ok(done);
+            }
+        }
+    }
+    Ok(done)
+}

@@ -1,8 +1,8 @@
-//! A run folder: one writer at a time, and the repairs a writer makes
-//! before it starts (temporary files of a killed writer, log lines past the
-//! checkpoint it resumes from).
+//! A run folder has one writer at a time, which first removes what a killed
+//! writer left (its format: `mixco_model::run`).
 
-use crate::trainer::{is_run_file, EpochLog, TrainError, LOG_FILE};
+use crate::trainer::TrainError;
+use mixco_model::run::is_run_file;
 use mixco_data::Error;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -63,37 +63,6 @@ impl RunLock {
     }
 }
 
-/// `log.jsonl`'s text for the lines at or before `step`.
-fn log_up_to(lines: &[EpochLog], step: usize) -> String {
-    lines.iter().filter(|l| l.step <= step).map(|l| serde_json::to_string(l).unwrap() + "\n").collect()
-}
-
-/// Rewrites `dir/log.jsonl` (atomically) without the lines of steps past
-/// `step`: epochs logged after the checkpoint a run resumes from, which the
-/// resumed run trains and logs again. Returns how many lines were dropped.
-pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, TrainError> {
-    let path = dir.join(LOG_FILE);
-    if !path.exists() {
-        return Ok(0);
-    }
-    let lines = crate::trainer::read_log(&path)?;
-    let dropped = lines.iter().filter(|l| l.step > step).count();
-    if dropped > 0 {
-        mixco_data::fsutil::write_atomic(&path, log_up_to(&lines, step).as_bytes())?;
-    }
-    Ok(dropped)
-}
-
-/// Starts `to/log.jsonl` for a run resumed from another folder `from`: the
-/// lines of `from/log.jsonl` up to `step`, so that the new folder's log and
-/// curves cover the whole run. No log in `from`: an empty one.
-pub fn copy_log(from: &Path, to: &Path, step: usize) -> Result<(), TrainError> {
-    let src = from.join(LOG_FILE);
-    let lines = if src.exists() { crate::trainer::read_log(&src)? } else { Vec::new() };
-    mixco_data::fsutil::write_atomic(&to.join(LOG_FILE), log_up_to(&lines, step).as_bytes())?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,21 +102,5 @@ mod tests {
         removed.sort();
         assert_eq!(removed, [".last.safetensors.tmp-99999-0", ".log.jsonl.tmp-1-3"]);
         assert!(dir.path().join("last.safetensors").exists() && dir.path().join(".notes.txt.tmp-5-0").exists());
-    }
-
-    #[test]
-    fn log_lines_past_the_checkpoint_are_dropped_or_not_copied() {
-        let dir = tempfile::tempdir().unwrap();
-        let line = |epoch: usize, step: usize| format!("{{\"epoch\":{epoch},\"step\":{step},\"lr\":0.1,\"loss\":null,\"loss_contrastive\":null,\"loss_mix\":null,\"knn_top1\":null,\"query_cosine\":null,\"probe_top1\":null,\"images_per_s\":0.0,\"seconds\":0.0}}\n");
-        std::fs::write(dir.path().join(LOG_FILE), [line(0, 0), line(1, 4), line(2, 8)].concat()).unwrap();
-        let to = dir.path().join("elsewhere");
-        copy_log(dir.path(), &to, 4).unwrap();
-        assert_eq!(crate::trainer::read_log(&to.join(LOG_FILE)).unwrap().len(), 2);
-        assert_eq!(truncate_log(dir.path(), 4).unwrap(), 1);
-        let steps: Vec<usize> = crate::trainer::read_log(&dir.path().join(LOG_FILE)).unwrap().iter().map(|l| l.step).collect();
-        assert_eq!(steps, [0, 4]);
-        assert_eq!(truncate_log(dir.path(), 4).unwrap(), 0);
-        copy_log(&dir.path().join("no-log-here"), &to, 4).unwrap();
-        assert_eq!(std::fs::read_to_string(to.join(LOG_FILE)).unwrap(), "");
     }
 }

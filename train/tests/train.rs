@@ -33,7 +33,7 @@ fn tiny(method: Method, mixco: bool) -> TrainConfig {
 }
 
 fn opts(dir: &std::path::Path, max_steps: Option<usize>) -> RunOptions {
-    RunOptions { output: dir.into(), progress: false, log_epochs: false, interrupt: Arc::new(AtomicBool::new(false)), max_steps }
+    RunOptions { output: dir.into(), interrupt: Arc::new(AtomicBool::new(false)), max_steps }
 }
 
 #[test]
@@ -43,19 +43,19 @@ fn resumed_run_reaches_the_same_weights() {
     for (method, mixco) in [(Method::MocoV2, true), (Method::Simclr, true), (Method::MocoV2, false)] {
         let a = tempfile::tempdir().unwrap();
         let mut t = Trainer::new(tiny(method, mixco), &splits, Device::Cpu).unwrap();
-        let s = t.run(&opts(a.path(), None)).unwrap();
+        let s = t.run(&opts(a.path(), None), &mut ()).unwrap();
         assert_eq!((s.steps, s.interrupted), (8, false));
         let full = Checkpoint::load(&a.path().join("final.safetensors")).unwrap();
 
         let b = tempfile::tempdir().unwrap();
         let mut t = Trainer::new(tiny(method, mixco), &splits, Device::Cpu).unwrap();
         // Stop mid-epoch, as Ctrl-C would.
-        let s = t.run(&opts(b.path(), Some(3))).unwrap();
+        let s = t.run(&opts(b.path(), Some(3)), &mut ()).unwrap();
         assert!(s.interrupted && s.steps == 3);
         drop(t);
         let mut t = Trainer::resume(&b.path().join("last.safetensors"), &splits, Device::Cpu).unwrap();
         assert_eq!(t.step, 3);
-        t.run(&opts(b.path(), None)).unwrap();
+        t.run(&opts(b.path(), None), &mut ()).unwrap();
         let resumed = Checkpoint::load(&b.path().join("final.safetensors")).unwrap();
 
         assert_eq!(full.tensors.keys().collect::<Vec<_>>(), resumed.tensors.keys().collect::<Vec<_>>());
@@ -103,8 +103,8 @@ fn checkpoint_holds_everything_downstream_needs() {
     cfg.epochs = 1;
     cfg.save_every = 1;
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    t.run(&opts(dir.path(), None)).unwrap();
-    for f in ["final.safetensors", "last.safetensors", "epoch-0001.safetensors", "log.jsonl", "curves.svg"] {
+    t.run(&opts(dir.path(), None), &mut ()).unwrap();
+    for f in ["final.safetensors", "last.safetensors", "epoch-0001.safetensors", "log.jsonl", "curves.png"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
     let path = dir.path().join("final.safetensors");
@@ -153,14 +153,14 @@ fn collapsed_projections_raise_one_warning() {
     // Every image projects onto the head's bias: cosine 1, and NT-Xent's gradient vanishes, so it stays there.
     let _ = tch::no_grad(|| t.query.store.get("head.2.weight").unwrap().shallow_clone().zero_());
     let _ = tch::no_grad(|| t.query.store.get("head.2.bias").unwrap().shallow_clone().fill_(1.0));
-    let s = t.run(&opts(dir.path(), None)).unwrap();
+    let s = t.run(&opts(dir.path(), None), &mut ()).unwrap();
     assert!((s.last.unwrap().query_cosine.unwrap() - 1.0).abs() < 1e-4);
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings); // two collapsed epochs, one warning
     assert!(s.warnings[0].contains("1.00 over epoch 1"), "{}", s.warnings[0]);
 
     // The same run untouched spreads its projections and says nothing.
     let dir = tempfile::tempdir().unwrap();
-    let s = Trainer::new(tiny(Method::Simclr, false), &splits, Device::Cpu).unwrap().run(&opts(dir.path(), None)).unwrap();
+    let s = Trainer::new(tiny(Method::Simclr, false), &splits, Device::Cpu).unwrap().run(&opts(dir.path(), None), &mut ()).unwrap();
     let c = s.last.unwrap().query_cosine.unwrap();
     assert!(c < 0.9 && s.warnings.is_empty(), "cos {c}: {:?}", s.warnings);
 }
@@ -172,12 +172,12 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let mut cfg = tiny(Method::Simclr, false);
     cfg.epochs = 3;
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    t.run(&opts(dir.path(), Some(4))).unwrap(); // one epoch (4 steps) done and saved
+    t.run(&opts(dir.path(), Some(4)), &mut ()).unwrap(); // one epoch (4 steps) done and saved
     let good = std::fs::read(dir.path().join("last.safetensors")).unwrap();
     // Poison a weight: the next loss is NaN.
     let w = t.query.store.get("head.2.weight").unwrap().shallow_clone();
     let _ = tch::no_grad(|| w.shallow_clone().fill_(f64::NAN));
-    let err = t.run(&opts(dir.path(), None)).unwrap_err();
+    let err = t.run(&opts(dir.path(), None), &mut ()).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { step: 4, .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("loss became NaN at step 4") && msg.contains("last.safetensors"), "{msg}");
@@ -191,7 +191,7 @@ fn bad_checkpoints_and_settings_are_refused() {
     let mut cfg = tiny(Method::MocoV2, false);
     cfg.epochs = 1;
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    t.run(&opts(dir.path(), Some(1))).unwrap();
+    t.run(&opts(dir.path(), Some(1)), &mut ()).unwrap();
     let path = dir.path().join("last.safetensors");
     let ck = Checkpoint::load(&path).unwrap();
     let bad = dir.path().join("bad.safetensors");
@@ -244,8 +244,8 @@ fn short_run_on_synthetic_lowers_the_loss_and_beats_the_random_encoder() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    t.run(&opts(dir.path(), None)).unwrap();
-    let log = mixco_train::trainer::read_log(&dir.path().join("log.jsonl")).unwrap();
+    t.run(&opts(dir.path(), None), &mut ()).unwrap();
+    let log = mixco_model::run::read_log(&dir.path().join("log.jsonl")).unwrap();
     let loss = |i: usize| log[i].loss_contrastive.unwrap();
     assert!(loss(5) < loss(1) - 0.05, "contrastive loss {} -> {}", loss(1), loss(5));
     // Chance is 10%; the random encoder is above it, and training must beat that.

@@ -4,7 +4,7 @@ use tch::{Device, Kind, Tensor};
 /// regression on standardised features (train-split statistics), full-batch
 /// gradient descent with L2 (1e-4), 300 steps. A quick, deterministic monitor
 /// for the trainer; `mixco eval` runs the thorough probe.
-pub fn linear_probe(train: &Tensor, train_y: &Tensor, test: &Tensor, test_y: &Tensor, classes: i64) -> f64 {
+pub fn quick_probe(train: &Tensor, train_y: &Tensor, test: &Tensor, test_y: &Tensor, classes: i64) -> f64 {
     let train = train.to_kind(Kind::Float);
     let mean = train.mean_dim(0, true, None);
     let std = train.std_dim(0, true, true) + 1e-6;
@@ -38,11 +38,11 @@ mod tests {
         let y = Tensor::arange(600, (Kind::Int64, Device::Cpu)).remainder(3);
         let centers = Tensor::from_slice(&[3f32, 0., 0., 0., 3., 0., 0., 0., 3.]).view([3, 3]);
         let x = centers.index_select(0, &y) + Tensor::randn([600, 3], (Kind::Float, Device::Cpu)) * 0.5;
-        let acc = linear_probe(&x.narrow(0, 0, 400), &y.narrow(0, 0, 400), &x.narrow(0, 400, 200), &y.narrow(0, 400, 200), 3);
+        let acc = quick_probe(&x.narrow(0, 0, 400), &y.narrow(0, 0, 400), &x.narrow(0, 400, 200), &y.narrow(0, 400, 200), 3);
         assert!(acc > 0.97, "{acc}");
         // Random labels: near chance (1/3).
         let r = Tensor::randint(3, [600], (Kind::Int64, Device::Cpu));
-        let acc = linear_probe(&x.narrow(0, 0, 400), &r.narrow(0, 0, 400), &x.narrow(0, 400, 200), &r.narrow(0, 400, 200), 3);
+        let acc = quick_probe(&x.narrow(0, 0, 400), &r.narrow(0, 0, 400), &x.narrow(0, 400, 200), &r.narrow(0, 400, 200), 3);
         assert!((0.2..0.47).contains(&acc), "{acc}");
     }
 }

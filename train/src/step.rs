@@ -1,0 +1,42 @@
+//! What one method does in a training step, behind [`Objective`]: the
+//! trainer draws λ and the two augmented views, the objective assembles the
+//! query encoder's input and computes the losses from its projections.
+//! `bench` times the same input assembly.
+
+use crate::trainer::Trainer;
+use crate::Method;
+use mixco_data::rng::Rng;
+use tch::Tensor;
+
+/// A step's losses and what the trainer does with them afterwards.
+pub struct Losses {
+    pub contrastive: Tensor,
+    /// MixCo's loss (unweighted), with `--mixco`.
+    pub mix: Option<Tensor>,
+    /// Keys to enqueue after the optimiser step (MoCo).
+    pub keys: Option<Tensor>,
+    /// The collapse monitor, `collapse::mean_cosine` of the queries.
+    pub query_cosine: f64,
+}
+
+pub trait Objective {
+    /// The query encoder's input for views `a` and `b` of the batch and,
+    /// with λ, their MixCo mixes.
+    fn query_input(&self, a: &Tensor, b: &Tensor, lam: Option<&Tensor>) -> Tensor;
+    /// The key encoder's input, for methods that have one.
+    fn key_input<'a>(&self, b: &'a Tensor) -> Option<&'a Tensor>;
+    /// The losses from `z`, the normalised projections of `query_input`
+    /// (`batch` queries first); `rng` continues the step's stream.
+    fn losses(&self, t: &Trainer, z: &Tensor, b: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Losses;
+}
+
+pub fn objective(method: Method) -> &'static dyn Objective {
+    match method {
+        Method::MocoV2 => &crate::moco::Moco,
+        Method::Simclr => &crate::simclr::Simclr,
+    }
+}
+
+pub(crate) fn normalize(z: &Tensor) -> Tensor {
+    z / z.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12)
+}

@@ -1,0 +1,200 @@
+//! `Trainer::run`: epochs of steps, the monitor, checkpoints and the log,
+//! reported to an [`Observer`] (the CLI draws bars and prints lines; tests
+//! and benchmarks pass `&mut ()`).
+
+use crate::collapse::COLLAPSE_COSINE;
+use crate::trainer::{StepStats, TrainError, Trainer};
+use mixco_model::run::{append_log, epoch_file, read_log, EpochLog, CURVES_FILE, FINAL_FILE, LAST_FILE, LOG_FILE};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub struct RunOptions {
+    pub output: PathBuf,
+    /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint.
+    pub interrupt: std::sync::Arc<AtomicBool>,
+    /// Stop after this many steps of this call (as if interrupted).
+    pub max_steps: Option<usize>,
+}
+
+impl RunOptions {
+    pub fn new(output: impl Into<PathBuf>) -> RunOptions {
+        RunOptions { output: output.into(), interrupt: Default::default(), max_steps: None }
+    }
+}
+
+/// What a run reports while it trains.
+pub enum Event<'a> {
+    /// The monitor on the random initialisation (epoch 0 of the log).
+    Initial(&'a EpochLog),
+    /// An epoch begins: `done` of its `images` were trained before a resume.
+    EpochStarted { epoch: usize, epochs: usize, images: usize, done: usize },
+    /// One step of `images` images ended with this loss.
+    Step { epoch: usize, epochs: usize, images: usize, loss: f64 },
+    /// An epoch ended, was saved, and logged as `log`.
+    EpochEnded { epochs: usize, log: &'a EpochLog },
+    /// The epoch was left before its end (interrupted, or the loss was not finite).
+    EpochLeft,
+    Warning(&'a str),
+}
+
+pub trait Observer {
+    fn event(&mut self, event: Event<'_>);
+}
+
+/// Reports nothing.
+impl Observer for () {
+    fn event(&mut self, _: Event<'_>) {}
+}
+
+#[derive(Debug)]
+pub struct RunSummary {
+    pub steps: usize,
+    pub interrupted: bool,
+    pub checkpoint: PathBuf,
+    pub last: Option<EpochLog>,
+    /// Warnings reported while training (at most one collapse warning per call).
+    pub warnings: Vec<String>,
+}
+
+/// Sums of an epoch's step statistics.
+#[derive(Default)]
+struct EpochSums {
+    stats: StepStats,
+    steps: usize,
+}
+
+impl EpochSums {
+    fn add(&mut self, s: &StepStats) {
+        self.stats.loss += s.loss;
+        self.stats.contrastive += s.contrastive;
+        self.stats.mix += s.mix;
+        self.stats.query_cosine += s.query_cosine;
+        self.steps += 1;
+    }
+}
+
+/// How an epoch's steps ended.
+enum EpochEnd {
+    Done(EpochSums),
+    Interrupted,
+}
+
+impl Trainer {
+    /// Trains to the end (or until interrupted), writing checkpoints, the log and the curves.
+    pub fn run(&mut self, opts: &RunOptions, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+        let out = &opts.output;
+        std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
+        let (last_path, log_path) = (out.join(LAST_FILE), out.join(LOG_FILE));
+        let started = self.step;
+        let mut summary = RunSummary { steps: 0, interrupted: false, checkpoint: last_path.clone(), last: None, warnings: Vec::new() };
+        let mut last_good = last_path.exists().then(|| last_path.clone());
+        if self.step == 0 && self.cfg.knn_every > 0 {
+            let log = self.initial_log();
+            append_log(&log_path, &log)?;
+            observer.event(Event::Initial(&log));
+        }
+        while self.step < self.total_steps() {
+            let t0 = Instant::now();
+            let lr = self.lr();
+            let sums = match self.epoch_steps(opts, started, observer, &last_good)? {
+                EpochEnd::Done(sums) => sums,
+                EpochEnd::Interrupted => {
+                    observer.event(Event::EpochLeft);
+                    self.checkpoint().save(&last_path)?;
+                    summary.steps = self.step - started;
+                    summary.interrupted = true;
+                    return Ok(summary);
+                }
+            };
+            let log = self.epoch_log(&sums, lr, t0.elapsed().as_secs_f64());
+            // The checkpoint first, then the line that describes it: a run
+            // killed in between resumes from the checkpoint and the log
+            // lacks that line (it is not logged twice).
+            let ck = self.checkpoint();
+            ck.save(&last_path)?;
+            last_good = Some(last_path.clone());
+            if self.cfg.save_every > 0 && log.epoch.is_multiple_of(self.cfg.save_every) {
+                ck.save(&out.join(epoch_file(log.epoch)))?;
+            }
+            append_log(&log_path, &log)?;
+            observer.event(Event::EpochEnded { epochs: self.cfg.epochs, log: &log });
+            let cos = log.query_cosine.unwrap_or(0.0);
+            if cos > COLLAPSE_COSINE && summary.warnings.is_empty() {
+                let w = self.collapse_warning(log.epoch, cos);
+                observer.event(Event::Warning(&w));
+                summary.warnings.push(w);
+            }
+            summary.last = Some(log);
+        }
+        summary.checkpoint = out.join(FINAL_FILE);
+        self.checkpoint().save(&summary.checkpoint)?;
+        let curves = mixco_eval::chart::training_curves("training curves", &[(run_label(out), read_log(&log_path)?)]);
+        mixco_data::fsutil::write_atomic(&out.join(CURVES_FILE), &mixco_eval::chart::png_bytes(&curves))?;
+        summary.steps = self.step - started;
+        Ok(summary)
+    }
+
+    /// The log line of the random initialisation: the monitor with the quick probe.
+    fn initial_log(&self) -> EpochLog {
+        let (knn, probe) = self.monitor(true);
+        EpochLog { epoch: 0, step: 0, lr: self.lr(), loss: None, loss_contrastive: None, loss_mix: None, knn_top1: Some(knn), query_cosine: None, probe_top1: probe, images_per_s: 0.0, seconds: 0.0, note: None }
+    }
+
+    /// The steps of the current epoch, to its end or to an interruption.
+    fn epoch_steps(&mut self, opts: &RunOptions, started: usize, observer: &mut dyn Observer, last_good: &Option<PathBuf>) -> Result<EpochEnd, TrainError> {
+        let (epoch, epochs, b) = (self.epoch(), self.cfg.epochs, self.cfg.batch_size);
+        let images = self.steps_per_epoch * b;
+        observer.event(Event::EpochStarted { epoch, epochs, images, done: (self.step % self.steps_per_epoch) * b });
+        let mut sums = EpochSums::default();
+        while self.step < self.total_steps() && self.epoch() == epoch {
+            if opts.interrupt.load(Ordering::SeqCst) || opts.max_steps.is_some_and(|m| self.step - started >= m) {
+                return Ok(EpochEnd::Interrupted);
+            }
+            let s = match self.train_step() {
+                Ok(s) => s,
+                Err(TrainError::NonFinite { value, step, epoch, .. }) => {
+                    observer.event(Event::EpochLeft);
+                    return Err(TrainError::NonFinite { value, step, epoch, last_good: last_good.clone() });
+                }
+                Err(e) => return Err(e),
+            };
+            sums.add(&s);
+            observer.event(Event::Step { epoch, epochs, images: b, loss: s.loss });
+        }
+        Ok(EpochEnd::Done(sums))
+    }
+
+    /// The log line of the epoch just trained, with the monitor when it is due.
+    fn epoch_log(&mut self, sums: &EpochSums, lr: f64, seconds: f64) -> EpochLog {
+        let done = self.epoch();
+        let end = self.step == self.total_steps();
+        let (knn, probe) = match self.cfg.knn_every > 0 && (done.is_multiple_of(self.cfg.knn_every) || end) {
+            true => {
+                let (k, p) = self.monitor(end);
+                (Some(k), p)
+            }
+            false => (None, None),
+        };
+        let (s, n) = (&sums.stats, sums.steps.max(1) as f64);
+        EpochLog {
+            epoch: done,
+            step: self.step,
+            lr,
+            loss: Some(s.loss / n),
+            loss_contrastive: Some(s.contrastive / n),
+            loss_mix: self.cfg.mixco.then_some(s.mix / n),
+            knn_top1: knn,
+            query_cosine: Some(s.query_cosine / n),
+            probe_top1: probe,
+            images_per_s: n * self.cfg.batch_size as f64 / seconds,
+            seconds,
+            note: self.note.take(),
+        }
+    }
+}
+
+/// A run's name in its curves: its folder's.
+pub fn run_label(dir: &std::path::Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+}
