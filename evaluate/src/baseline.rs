@@ -5,7 +5,7 @@
 use crate::model::{EncoderModel, ModelError};
 use mixco_data::rng::Rng;
 use mixco_model::arch::{TensorKind, TensorSpec};
-use mixco_model::{ArchSpec, Checkpoint, HeadSpec, HostTensor, ModelConfig, Stem};
+use mixco_model::{Checkpoint, HeadSpec, HostTensor, ModelConfig};
 use std::path::Path;
 
 fn normal(rng: &mut Rng) -> f32 {
@@ -32,29 +32,11 @@ fn init(spec: &TensorSpec, rng: &mut Rng) -> HostTensor {
 
 /// A random encoder matching `model`'s architecture, input size and normalisation.
 pub fn random_like(model: &EncoderModel, seed: u64) -> Result<EncoderModel, ModelError> {
-    let m = &model.metadata;
     let path = Path::new(&model.name);
-    let invalid = |k: &str| ModelError::Invalid { path: path.into(), problem: format!("ONNX metadata `{k}` is missing or invalid: cannot build the random baseline") };
-    let depth = m.get("arch").and_then(|a| ArchSpec::parse_depth(a)).ok_or_else(|| invalid("arch"))?;
-    let width = m.get("width").and_then(|w| w.parse().ok()).ok_or_else(|| invalid("width"))?;
-    let stem = match m.get("stem").map(String::as_str) {
-        Some("cifar") => Stem::Cifar,
-        Some("imagenet") => Stem::Imagenet,
-        _ => return Err(invalid("stem")),
-    };
-    let triple = |k: &str| m.get(k).and_then(|v| serde_json_lite(v)).ok_or_else(|| invalid(k));
-    let arch = ArchSpec { depth, width, stem };
-    arch.validate().map_err(|e| ModelError::Invalid { path: path.into(), problem: e })?;
+    let (arch, _, mean, std) = ModelConfig::encoder_fields(path, &model.metadata)
+        .map_err(|e| ModelError::Invalid { path: path.into(), problem: format!("cannot build the random baseline: {e}") })?;
     let feat = arch.backbone().feature_dim;
-    let cfg = ModelConfig {
-        arch,
-        head: HeadSpec { in_dim: feat, hidden: feat, out_dim: 128 },
-        method: "random".into(),
-        mixco: false,
-        input_size: model.input_size,
-        mean: triple("mean")?,
-        std: triple("std")?,
-    };
+    let cfg = ModelConfig { arch, head: HeadSpec { in_dim: feat, hidden: feat, out_dim: 128 }, method: "random".into(), mixco: false, input_size: model.input_size, mean, std };
     let mut ck = Checkpoint::default();
     cfg.to_metadata(&mut ck.metadata);
     let mut rng = Rng::new(seed);
@@ -64,10 +46,4 @@ pub fn random_like(model: &EncoderModel, seed: u64) -> Result<EncoderModel, Mode
     }
     let exported = mixco_export::export(&ck, path, "random-initialisation", &Default::default())?;
     EncoderModel::from_onnx(path, format!("random {}", cfg.arch.name()), exported.bytes)
-}
-
-/// Parses `[a, b, c]` as written in our ONNX metadata.
-fn serde_json_lite(v: &str) -> Option<[f32; 3]> {
-    let parts: Vec<f32> = v.trim().trim_start_matches('[').trim_end_matches(']').split(',').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
-    parts.try_into().ok()
 }

@@ -7,7 +7,7 @@ use mixco_model::{ArchSpec, Checkpoint, HeadSpec, HostTensor, ModelConfig, Stem}
 use prost::Message;
 use std::path::Path;
 
-fn config(depth: u32, stem: Stem) -> ModelConfig {
+fn config(depth: mixco_model::Depth, stem: Stem) -> ModelConfig {
     let arch = ArchSpec { depth, width: 4, stem };
     let feat = arch.backbone().feature_dim;
     ModelConfig { arch, head: HeadSpec { in_dim: feat, hidden: feat, out_dim: 8 }, method: "simclr".into(), mixco: false, input_size: 16, mean: [0.5, 0.4, 0.3], std: [0.25, 0.2, 0.3] }
@@ -36,7 +36,7 @@ fn checkpoint(cfg: &ModelConfig) -> Checkpoint {
 
 #[test]
 fn exports_run_in_onnx_runtime_without_libtorch() {
-    for (depth, stem) in [(10, Stem::Cifar), (50, Stem::Imagenet)] {
+    for (depth, stem) in [(mixco_model::Depth::Resnet10, Stem::Cifar), (mixco_model::Depth::Resnet50, Stem::Imagenet)] {
         let cfg = config(depth, stem);
         let ck = checkpoint(&cfg);
         let model = export(&ck, Path::new("m.safetensors"), &"0".repeat(64), &ExportOptions { head: true, opset: 17 }).unwrap();
@@ -59,7 +59,7 @@ fn exports_run_in_onnx_runtime_without_libtorch() {
 
 #[test]
 fn opset_out_of_range_is_refused() {
-    let cfg = config(10, Stem::Cifar);
+    let cfg = config(mixco_model::Depth::Resnet10, Stem::Cifar);
     let e = export(&checkpoint(&cfg), Path::new("m"), "", &ExportOptions { head: false, opset: 13 }).err().unwrap();
     assert_eq!(e.to_string(), "--opset 13: supported opsets are 17 to 22");
 }
@@ -70,7 +70,7 @@ fn opset_out_of_range_is_refused() {
 #[test]
 fn mutated_models_and_checkpoints_never_panic() {
     use mixco_testkit::mutate::{budget, check_no_panic};
-    let cfg = config(10, Stem::Cifar);
+    let cfg = config(mixco_model::Depth::Resnet10, Stem::Cifar);
     let ck = checkpoint(&cfg);
     let model = export(&ck, Path::new("m.safetensors"), &"0".repeat(64), &ExportOptions { head: false, opset: 17 }).unwrap();
     check_no_panic("onnx", &model.bytes, budget(1500), 8, |b| mixco_eval::EncoderModel::from_onnx(Path::new("m.onnx"), "m".into(), b.to_vec()));

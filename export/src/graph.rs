@@ -193,27 +193,24 @@ pub fn export(ck: &Checkpoint, path: &Path, sha256: &str, opts: &ExportOptions) 
     }
 
     let s = cfg.input_size as i64;
-    let mut metadata = vec![
-        ("format".to_string(), FORMAT.to_string()),
-        ("mixco_version".into(), env!("CARGO_PKG_VERSION").into()),
-        ("arch".into(), cfg.arch.name()),
-        ("width".into(), cfg.arch.width.to_string()),
-        ("stem".into(), format!("{:?}", cfg.arch.stem).to_lowercase()),
-        ("method".into(), cfg.method.clone()),
-        ("mixco".into(), cfg.mixco.to_string()),
-        ("input_size".into(), cfg.input_size.to_string()),
-        ("mean".into(), format!("{:?}", cfg.mean)),
-        ("std".into(), format!("{:?}", cfg.std)),
-        ("input_range".into(), "[0, 1]".into()),
-        ("feature_dim".into(), arch.feature_dim.to_string()),
-        ("outputs".into(), outputs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(",")),
-        ("source_sha256".into(), sha256.to_string()),
-    ];
+    let mut meta = std::collections::BTreeMap::new();
+    cfg.write_fields(&mut meta);
+    for (k, v) in [
+        ("format", FORMAT.to_string()),
+        ("mixco_version", env!("CARGO_PKG_VERSION").into()),
+        ("input_range", "[0, 1]".into()),
+        ("feature_dim", arch.feature_dim.to_string()),
+        ("outputs", outputs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(",")),
+        ("source_sha256", sha256.to_string()),
+    ] {
+        meta.insert(k.to_string(), v);
+    }
     for k in ["dataset", "dataset_sha256", "epoch", "seed"] {
         if let Some(v) = ck.metadata.get(k) {
-            metadata.push((k.to_string(), v.clone()));
+            meta.insert(k.to_string(), v.clone());
         }
     }
+    let metadata: Vec<(String, String)> = meta.into_iter().collect();
     let graph = GraphProto {
         node: b.nodes,
         name: format!("mixco-{}", cfg.arch.name()),

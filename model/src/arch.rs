@@ -3,16 +3,25 @@
 //! torchvision's ResNet (`conv1.weight`, `layer1.0.bn1.running_mean`,
 //! `layer2.0.downsample.0.weight`, ...) so a backbone loads into torchvision.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stem {
-    /// 3x3 convolution, stride 1, no max-pool: for 32 and 64 px inputs.
-    Cifar,
-    /// 7x7 convolution, stride 2, then 3x3 max-pool stride 2: torchvision's.
-    Imagenet,
+crate::names::named_enum! {
+    pub enum Stem ("cifar or imagenet") {
+        /// 3x3 convolution, stride 1, no max-pool: for 32 and 64 px inputs.
+        Cifar = "cifar",
+        /// 7x7 convolution, stride 2, then 3x3 max-pool stride 2: torchvision's.
+        Imagenet = "imagenet",
+    }
+}
+
+crate::names::named_enum! {
+    /// The ResNet, by depth.
+    pub enum Depth ("resnet10, resnet18, resnet34 or resnet50") {
+        Resnet10 = "resnet10" | "resnet-10" | "r10",
+        Resnet18 = "resnet18" | "resnet-18" | "r18",
+        Resnet34 = "resnet34" | "resnet-34" | "r34",
+        Resnet50 = "resnet50" | "resnet-50" | "r50",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +34,7 @@ pub enum BlockKind {
 /// What the user picks: depth, base width and stem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArchSpec {
-    /// 10, 18, 34 or 50.
-    pub depth: u32,
+    pub depth: Depth,
     /// Channels of the first stage (torchvision: 64); stages use w, 2w, 4w, 8w.
     pub width: usize,
     pub stem: Stem,
@@ -104,32 +112,20 @@ pub const BN_EPS: f64 = 1e-5;
 pub const BN_MOMENTUM: f64 = 0.1;
 
 impl ArchSpec {
-    /// Parses `resnet18`, `resnet-50`, `r10`, ...
-    pub fn parse_depth(name: &str) -> Option<u32> {
-        let n = name.to_ascii_lowercase().replace('-', "");
-        let d = n.strip_prefix("resnet").or_else(|| n.strip_prefix('r'))?;
-        let d: u32 = d.parse().ok()?;
-        [10, 18, 34, 50].contains(&d).then_some(d)
-    }
-
     pub fn name(&self) -> String {
-        format!("resnet{}", self.depth)
+        self.depth.to_string()
     }
 
     fn layout(&self) -> (BlockKind, [usize; 4]) {
         match self.depth {
-            10 => (BlockKind::Basic, [1, 1, 1, 1]),
-            18 => (BlockKind::Basic, [2, 2, 2, 2]),
-            34 => (BlockKind::Basic, [3, 4, 6, 3]),
-            50 => (BlockKind::Bottleneck, [3, 4, 6, 3]),
-            d => unreachable!("depth {d} is rejected by validate()"),
+            Depth::Resnet10 => (BlockKind::Basic, [1, 1, 1, 1]),
+            Depth::Resnet18 => (BlockKind::Basic, [2, 2, 2, 2]),
+            Depth::Resnet34 => (BlockKind::Basic, [3, 4, 6, 3]),
+            Depth::Resnet50 => (BlockKind::Bottleneck, [3, 4, 6, 3]),
         }
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if ![10, 18, 34, 50].contains(&self.depth) {
-            return Err(format!("unknown architecture resnet{}: expected resnet10, resnet18, resnet34 or resnet50", self.depth));
-        }
         if self.width == 0 || self.width > 1024 {
             return Err(format!("width {} out of range 1..=1024", self.width));
         }
@@ -183,7 +179,7 @@ impl ArchSpec {
 
 impl fmt::Display for ArchSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "resnet{} (width {}, {:?} stem)", self.depth, self.width, self.stem)
+        write!(f, "{} (width {}, {:?} stem)", self.depth, self.width, self.stem)
     }
 }
 
@@ -248,14 +244,14 @@ mod tests {
         // torchvision.models.resnet18().state_dict().keys(), less fc.*
         let want = include_str!("../tests/fixtures/torchvision_resnet18_keys.txt");
         let want: Vec<&str> = want.lines().filter(|l| !l.starts_with("fc.")).collect();
-        let arch = ArchSpec { depth: 18, width: 64, stem: Stem::Imagenet }.backbone();
+        let arch = ArchSpec { depth: Depth::Resnet18, width: 64, stem: Stem::Imagenet }.backbone();
         let got: Vec<String> = arch.tensors().into_iter().map(|t| t.name).collect();
         assert_eq!(got, want);
     }
 
     #[test]
     fn shapes_and_feature_dims() {
-        let r18 = ArchSpec { depth: 18, width: 64, stem: Stem::Imagenet }.backbone();
+        let r18 = ArchSpec { depth: Depth::Resnet18, width: 64, stem: Stem::Imagenet }.backbone();
         let t = r18.tensors();
         assert_eq!(t[0].shape, vec![64, 3, 7, 7]);
         let ds = t.iter().find(|t| t.name == "layer4.0.downsample.0.weight").unwrap();
@@ -265,7 +261,7 @@ mod tests {
         let params: usize = t.iter().filter(|t| t.kind == TensorKind::Param).map(|t| t.shape.iter().product::<usize>()).sum();
         assert_eq!(params, 11_176_512);
 
-        let r50 = ArchSpec { depth: 50, width: 64, stem: Stem::Imagenet }.backbone();
+        let r50 = ArchSpec { depth: Depth::Resnet50, width: 64, stem: Stem::Imagenet }.backbone();
         assert_eq!(r50.feature_dim, 2048);
         let params: usize = r50.tensors().iter().filter(|t| t.kind == TensorKind::Param).map(|t| t.shape.iter().product::<usize>()).sum();
         // torchvision resnet50: 25,557,032 in all, fc = 2048*1000 + 1000.
@@ -274,19 +270,17 @@ mod tests {
         // v1.5: the stride sits on the 3x3 convolution.
         assert_eq!(r50.blocks[3].convs[1].conv.stride, 2);
 
-        let r10 = ArchSpec { depth: 10, width: 16, stem: Stem::Cifar }.backbone();
+        let r10 = ArchSpec { depth: Depth::Resnet10, width: 16, stem: Stem::Cifar }.backbone();
         assert_eq!((r10.blocks.len(), r10.feature_dim, r10.stem.conv.kernel, r10.max_pool), (4, 128, 3, false));
-        let r34 = ArchSpec { depth: 34, width: 64, stem: Stem::Imagenet }.backbone();
+        let r34 = ArchSpec { depth: Depth::Resnet34, width: 64, stem: Stem::Imagenet }.backbone();
         // torchvision resnet34: 21,797,672 in all; fc = 512*1000 + 1000.
         let params: usize = r34.tensors().iter().filter(|t| t.kind == TensorKind::Param).map(|t| t.shape.iter().product::<usize>()).sum();
         assert_eq!(params, 21_797_672 - 513_000);
     }
 
     #[test]
-    fn parse_and_validate() {
-        assert_eq!(ArchSpec::parse_depth("ResNet-18"), Some(18));
-        assert_eq!(ArchSpec::parse_depth("r50"), Some(50));
-        assert_eq!(ArchSpec::parse_depth("resnet101"), None);
-        assert!(ArchSpec { depth: 19, width: 64, stem: Stem::Cifar }.validate().is_err());
+    fn widths_are_validated() {
+        assert!(ArchSpec { depth: Depth::Resnet18, width: 0, stem: Stem::Cifar }.validate().is_err());
+        assert!(ArchSpec { depth: Depth::Resnet18, width: 64, stem: Stem::Cifar }.validate().is_ok());
     }
 }

@@ -7,7 +7,7 @@
 //! (key) encoder under `momentum.`, the MoCo queue as `queue`, optimizer
 //! momentum buffers under `optim.`.
 
-use crate::arch::{ArchSpec, HeadSpec, Stem, TensorKind, TensorSpec};
+use crate::arch::{ArchSpec, HeadSpec, TensorKind, TensorSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -93,13 +93,38 @@ pub struct ModelConfig {
     pub std: [f32; 3],
 }
 
+/// Typed reads of metadata fields, with errors naming the field.
+struct Fields<'a> {
+    path: &'a Path,
+    meta: &'a BTreeMap<String, String>,
+}
+
+impl Fields<'_> {
+    fn get(&self, k: &str) -> Result<&String, CheckpointError> {
+        self.meta.get(k).ok_or_else(|| invalid(self.path, format!("metadata field `{k}` is missing")))
+    }
+    fn num(&self, k: &str) -> Result<usize, CheckpointError> {
+        let v = self.get(k)?;
+        v.parse().map_err(|_| invalid(self.path, format!("metadata field `{k}` is not a number: `{v}`")))
+    }
+    fn triple(&self, k: &str) -> Result<[f32; 3], CheckpointError> {
+        let v = self.get(k)?;
+        serde_json::from_str(v).map_err(|_| invalid(self.path, format!("metadata field `{k}` is not a list of 3 numbers: `{v}`")))
+    }
+}
+
 impl ModelConfig {
-    /// Writes the fields into checkpoint metadata.
+    /// Writes the fields into checkpoint metadata (with the checkpoint `format`).
     pub fn to_metadata(&self, meta: &mut BTreeMap<String, String>) {
         meta.insert("format".into(), FORMAT.into());
+        self.write_fields(meta);
+    }
+
+    /// The model's fields, as checkpoints and exported ONNX encoders carry them.
+    pub fn write_fields(&self, meta: &mut BTreeMap<String, String>) {
         meta.insert("arch".into(), self.arch.name());
         meta.insert("width".into(), self.arch.width.to_string());
-        meta.insert("stem".into(), format!("{:?}", self.arch.stem).to_lowercase());
+        meta.insert("stem".into(), self.arch.stem.to_string());
         meta.insert("head_hidden".into(), self.head.hidden.to_string());
         meta.insert("head_dim".into(), self.head.out_dim.to_string());
         meta.insert("method".into(), self.method.clone());
@@ -109,39 +134,39 @@ impl ModelConfig {
         meta.insert("std".into(), serde_json::to_string(&self.std).unwrap());
     }
 
+    /// Reads a checkpoint's metadata.
     pub fn from_metadata(path: &Path, meta: &BTreeMap<String, String>) -> Result<ModelConfig, CheckpointError> {
-        let get = |k: &str| meta.get(k).ok_or_else(|| invalid(path, format!("metadata field `{k}` is missing")));
-        let num = |k: &str| -> Result<usize, CheckpointError> {
-            get(k)?.parse().map_err(|_| invalid(path, format!("metadata field `{k}` is not a number: `{}`", meta[k])))
-        };
-        let triple = |k: &str| -> Result<[f32; 3], CheckpointError> {
-            serde_json::from_str(get(k)?).map_err(|_| invalid(path, format!("metadata field `{k}` is not a list of 3 numbers: `{}`", meta[k])))
-        };
         match meta.get("format") {
             Some(f) if f == FORMAT => {}
             Some(f) => return Err(invalid(path, format!("unsupported checkpoint format `{f}` (expected {FORMAT})"))),
             None => return Err(invalid(path, "no mixco metadata (field `format` missing): not a mixco checkpoint")),
         }
-        let arch_name = get("arch")?;
-        let depth = ArchSpec::parse_depth(arch_name)
-            .ok_or_else(|| invalid(path, format!("metadata field `arch`: unknown architecture `{arch_name}`")))?;
-        let stem = match get("stem")?.as_str() {
-            "cifar" => Stem::Cifar,
-            "imagenet" => Stem::Imagenet,
-            s => return Err(invalid(path, format!("metadata field `stem`: unknown stem `{s}`"))),
-        };
-        let arch = ArchSpec { depth, width: num("width")?, stem };
-        arch.validate().map_err(|e| invalid(path, format!("metadata: {e}")))?;
+        let (arch, input_size, mean, std) = Self::encoder_fields(path, meta)?;
+        let f = Fields { path, meta };
         let feat = arch.backbone().feature_dim;
         Ok(ModelConfig {
             arch,
-            head: HeadSpec { in_dim: feat, hidden: num("head_hidden")?, out_dim: num("head_dim")? },
-            method: get("method")?.clone(),
-            mixco: get("mixco")? == "true",
-            input_size: num("input_size")?,
-            mean: triple("mean")?,
-            std: triple("std")?,
+            head: HeadSpec { in_dim: feat, hidden: f.num("head_hidden")?, out_dim: f.num("head_dim")? },
+            method: f.get("method")?.clone(),
+            mixco: f.get("mixco")? == "true",
+            input_size,
+            mean,
+            std,
         })
+    }
+
+    /// What any encoder's metadata states (checkpoints, and ONNX encoders
+    /// exported before the head fields were written into them): the
+    /// architecture, input size, mean and std.
+    pub fn encoder_fields(path: &Path, meta: &BTreeMap<String, String>) -> Result<(ArchSpec, usize, [f32; 3], [f32; 3]), CheckpointError> {
+        let f = Fields { path, meta };
+        let arch_name = f.get("arch")?;
+        let depth = arch_name.parse().map_err(|_| invalid(path, format!("metadata field `arch`: unknown architecture `{arch_name}`")))?;
+        let stem = f.get("stem")?;
+        let stem = stem.parse().map_err(|_| invalid(path, format!("metadata field `stem`: unknown stem `{stem}`")))?;
+        let arch = ArchSpec { depth, width: f.num("width")?, stem };
+        arch.validate().map_err(|e| invalid(path, format!("metadata: {e}")))?;
+        Ok((arch, f.num("input_size")?, f.triple("mean")?, f.triple("std")?))
     }
 
     /// Backbone and head tensors, as stored under `prefix`.
@@ -258,7 +283,7 @@ mod tests {
     use super::*;
 
     fn config() -> ModelConfig {
-        let arch = ArchSpec { depth: 10, width: 4, stem: Stem::Cifar };
+        let arch = ArchSpec { depth: crate::Depth::Resnet10, width: 4, stem: crate::Stem::Cifar };
         ModelConfig {
             arch,
             head: HeadSpec { in_dim: 32, hidden: 32, out_dim: 8 },

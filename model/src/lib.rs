@@ -4,7 +4,10 @@
 
 pub mod arch;
 pub mod checkpoint;
+pub mod method;
+pub mod names;
 pub mod run;
 
-pub use arch::{ArchSpec, Backbone, HeadSpec, Stem};
+pub use arch::{ArchSpec, Backbone, Depth, HeadSpec, Stem};
 pub use checkpoint::{Checkpoint, CheckpointError, HostTensor, ModelConfig};
+pub use method::Method;

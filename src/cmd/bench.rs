@@ -2,6 +2,7 @@ use super::data::DatasetArg;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 #[cfg(feature = "train")]
+use mixco_model::Depth;
 use mixco_train::{Method, TrainConfig};
 
 #[derive(Args)]
@@ -86,10 +87,10 @@ Threads: RAYON_NUM_THREADS (default: all cores).")]
     /// Images/s of the bare encoder passes against full training steps (with and without MixCo).
     #[command(after_help = "Example:\n  mixco bench train --arch resnet18 --width 16 --batch-size 256 --device cpu")]
     Train {
-        #[arg(long, default_value = "moco-v2")]
-        method: String,
-        #[arg(long, default_value = "resnet18")]
-        arch: String,
+        #[arg(long, value_enum, ignore_case = true, default_value_t = Method::MocoV2)]
+        method: Method,
+        #[arg(long, value_enum, ignore_case = true, default_value_t = Depth::Resnet18)]
+        arch: Depth,
         #[arg(long, default_value_t = 16)]
         width: usize,
         #[arg(long, default_value_t = 256)]
@@ -187,7 +188,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 mixco_train::tch::set_num_threads(t);
             }
             let device = mixco_train::device::select(&device).map_err(anyhow::Error::msg)?;
-            let method = Method::parse(&method).ok_or_else(|| anyhow::anyhow!("--method `{method}`: expected moco-v2 or simclr"))?;
             let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, bf16, ..Default::default() };
             cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
             let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;

@@ -1,6 +1,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use mixco_model::run::{self as run_dir, EpochLog, LAST_FILE, LOG_FILE};
+use mixco_model::{Depth, Stem};
 use mixco_train::run_dir::RunLock;
 use mixco_train::{Event, Method, Observer, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
@@ -48,22 +49,20 @@ pub struct TrainArgs {
     /// CPU threads for libtorch (default: all cores).
     #[arg(long)]
     threads: Option<i32>,
-    /// moco-v2 or simclr.
-    #[arg(long)]
-    method: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    method: Option<Method>,
     /// Add the MixCo loss. For small encoders and short budgets, --method simclr --mixco with
     /// its defaults measured best (docs/RESULTS.md).
     #[arg(long)]
     mixco: bool,
-    /// resnet10, resnet18, resnet34 or resnet50.
-    #[arg(long)]
-    arch: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    arch: Option<Depth>,
     /// Base width (64 = torchvision).
     #[arg(long)]
     width: Option<usize>,
-    /// cifar (3x3, no max-pool) or imagenet (7x7 + max-pool).
-    #[arg(long)]
-    stem: Option<String>,
+    /// cifar: 3x3, no max-pool; imagenet: 7x7 + max-pool.
+    #[arg(long, value_enum, ignore_case = true)]
+    stem: Option<Stem>,
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long)]
@@ -153,25 +152,15 @@ impl TrainArgs {
             }
             None => TrainConfig::default(),
         };
-        if let Some(m) = &self.method {
-            c.method = Method::parse(m).with_context(|| format!("--method `{m}`: expected moco-v2 or simclr"))?;
-        }
         c.mixco |= self.mixco;
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };
         }
-        set!(arch, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, mix_warmup_epochs, channels_last, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
+        set!(method, arch, stem, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, mix_warmup_epochs, channels_last, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if self.$f.is_some() { c.$f = self.$f.clone(); } )* };
         }
         set_opt!(temperature, mix_temperature, input_size, train_limit, knn_train_limit, bf16);
-        if let Some(s) = &self.stem {
-            c.stem = match s.as_str() {
-                "cifar" => mixco_model::Stem::Cifar,
-                "imagenet" => mixco_model::Stem::Imagenet,
-                _ => bail!("--stem `{s}`: expected cifar or imagenet"),
-            };
-        }
         c.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
         Ok(c)
     }
@@ -237,7 +226,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let c = &trainer.cfg;
     eprintln!(
         "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}, from step {}",
-        c.method.name(),
+        c.method,
         if c.mixco { " + MixCo" } else { "" },
         splits.name,
         trainer.steps_per_epoch * c.batch_size,

@@ -1,7 +1,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use mixco_data::fetch::DownloadOptions;
-use mixco_model::arch::{ArchSpec, Stem};
+use mixco_model::{Depth, Stem};
 use mixco_zoo::import::{import_file, ImportOptions};
 use mixco_zoo::{FileKind, FileStatus, Zoo};
 use std::path::PathBuf;
@@ -84,14 +84,14 @@ struct ImportArgs {
     #[arg(short, long)]
     output: PathBuf,
     /// Architecture, when the tensors do not tell (resnet10/18/34/50).
-    #[arg(long)]
-    arch: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    arch: Option<Depth>,
     /// Base width (default: from conv1.weight).
     #[arg(long)]
     width: Option<usize>,
     /// Stem (default: cifar for a 3x3 conv1, imagenet for 7x7).
-    #[arg(long)]
-    stem: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    stem: Option<Stem>,
     /// Input size (default: 32 for the cifar stem, 224 for imagenet).
     #[arg(long)]
     input_size: Option<usize>,
@@ -226,17 +226,7 @@ fn verify(zoo: &Zoo, name: Option<&str>) -> Result<()> {
 }
 
 fn import(a: ImportArgs) -> Result<()> {
-    let stem = match a.stem.as_deref() {
-        None => None,
-        Some("cifar") => Some(Stem::Cifar),
-        Some("imagenet") => Some(Stem::Imagenet),
-        Some(s) => bail!("--stem: unknown stem `{s}` (cifar or imagenet)"),
-    };
-    let arch = match a.arch.as_deref() {
-        None => None,
-        Some(s) => Some(ArchSpec::parse_depth(s).ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture `{s}` (resnet10, resnet18, resnet34 or resnet50)"))?),
-    };
-    let opts = ImportOptions { arch, width: a.width, stem, input_size: a.input_size, mean: a.mean, std: a.std, method: a.method, mixco: a.mixco };
+    let opts = ImportOptions { arch: a.arch, width: a.width, stem: a.stem, input_size: a.input_size, mean: a.mean, std: a.std, method: a.method, mixco: a.mixco };
     let imp = import_file(&a.file, &opts)?;
     let c = &imp.config;
     println!(

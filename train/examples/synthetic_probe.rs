@@ -7,7 +7,7 @@
 //! e.g. `moco-v2 1 6 5000 16 0.06 0.2`.
 
 use mixco_data::synthetic::{generate, SyntheticConfig};
-use mixco_train::{Method, RunOptions, TrainConfig, Trainer};
+use mixco_train::{RunOptions, TrainConfig, Trainer};
 use std::sync::{atomic::AtomicBool, Arc};
 use tch::Device;
 
@@ -17,10 +17,10 @@ fn main() {
     let train: usize = arg(3, "5000").parse().unwrap();
     let splits = generate(&SyntheticConfig { train, test: 1000, ..Default::default() });
     let cfg = TrainConfig {
-        method: Method::parse(&arg(0, "moco-v2")).unwrap(),
+        method: arg(0, "moco-v2").parse().unwrap(),
         mixco: arg(1, "1") == "1",
         epochs: arg(2, "6").parse().unwrap(),
-        arch: "resnet10".into(),
+        arch: mixco_model::Depth::Resnet10,
         width: arg(4, "16").parse().unwrap(),
         lr: arg(5, "0.06").parse().unwrap(),
         mix_temperature: a.get(6).map(|t| t.parse().unwrap()),

@@ -51,7 +51,7 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
     for mixco in [false, true] {
         let cfg = TrainConfig { mixco, epochs: 1, knn_every: 0, ..base.clone() };
         let mut t = Trainer::new(cfg, &splits, device)?;
-        let name = format!("{}{}", base.method.name(), if mixco { " + MixCo" } else { "" });
+        let name = format!("{}{}", base.method, if mixco { " + MixCo" } else { "" });
         // The same passes a step makes, on tensors augmented once beforehand.
         let x = Tensor::from_slice(&splits.train.pixels[..b * splits.train.image_size()])
             .view([b as i64, 3, splits.train.height as i64, splits.train.width as i64])

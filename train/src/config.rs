@@ -1,39 +1,16 @@
 //! Every setting of a training run. Stored as JSON in each checkpoint's
 //! metadata (`hparams`) and readable from a TOML file (`--config`).
 
-use mixco_model::Stem;
+pub use mixco_model::Method;
+use mixco_model::{Depth, Stem};
 use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    MocoV2,
-    Simclr,
-}
-
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "moco-v2" | "mocov2" | "moco" => Some(Method::MocoV2),
-            "simclr" => Some(Method::Simclr),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::MocoV2 => "moco-v2",
-            Method::Simclr => "simclr",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub method: Method,
     pub mixco: bool,
-    /// resnet10, resnet18, resnet34 or resnet50.
-    pub arch: String,
+    pub arch: Depth,
     /// Channels of the first stage (64 = torchvision).
     pub width: usize,
     pub stem: Stem,
@@ -87,7 +64,7 @@ impl Default for TrainConfig {
         TrainConfig {
             method: Method::MocoV2,
             mixco: false,
-            arch: "resnet18".into(),
+            arch: Depth::Resnet18,
             width: 64,
             stem: Stem::Cifar,
             head_hidden: None,
@@ -177,9 +154,6 @@ impl TrainConfig {
             if self.queue_size < b {
                 return Err(format!("queue-size {} is smaller than batch-size {b}", self.queue_size));
             }
-        }
-        if mixco_model::ArchSpec::parse_depth(&self.arch).is_none() {
-            return Err(format!("arch `{}`: expected resnet10, resnet18, resnet34 or resnet50", self.arch));
         }
         Ok(())
     }

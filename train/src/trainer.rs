@@ -84,7 +84,7 @@ impl Trainer {
         if train.height != train.width {
             return Err(TrainError::Config(format!("{}: images are {}x{}; square images are needed", splits.name, train.height, train.width)));
         }
-        let arch = ArchSpec { depth: ArchSpec::parse_depth(&cfg.arch).unwrap(), width: cfg.width, stem: cfg.stem };
+        let arch = ArchSpec { depth: cfg.arch, width: cfg.width, stem: cfg.stem };
         arch.validate().map_err(TrainError::Config)?;
         let feat = arch.backbone().feature_dim;
         let (mean, std) = train.channel_stats();
@@ -92,7 +92,7 @@ impl Trainer {
         let model = ModelConfig {
             arch,
             head: HeadSpec { in_dim: feat, hidden: cfg.head_hidden.unwrap_or(feat), out_dim: cfg.head_dim },
-            method: cfg.method.name().into(),
+            method: cfg.method.to_string(),
             mixco: cfg.mixco,
             input_size,
             mean,

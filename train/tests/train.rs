@@ -18,7 +18,7 @@ fn tiny(method: Method, mixco: bool) -> TrainConfig {
     TrainConfig {
         method,
         mixco,
-        arch: "resnet10".into(),
+        arch: mixco_model::Depth::Resnet10,
         width: 4,
         head_dim: 8,
         epochs: 2,
@@ -234,7 +234,7 @@ fn short_run_on_synthetic_lowers_the_loss_and_beats_the_random_encoder() {
     let splits = generate(&SyntheticConfig { train: 3000, test: 1000, ..Default::default() });
     let cfg = TrainConfig {
         method: Method::Simclr,
-        arch: "resnet10".into(),
+        arch: mixco_model::Depth::Resnet10,
         width: 8,
         epochs: 5,
         batch_size: 128,

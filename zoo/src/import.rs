@@ -6,7 +6,7 @@
 use crate::pickle::Value;
 use crate::torch_file;
 use crate::Error;
-use mixco_model::arch::{ArchSpec, HeadSpec, Stem};
+use mixco_model::arch::{ArchSpec, Depth, HeadSpec, Stem};
 use mixco_model::checkpoint::{Checkpoint, HostTensor, ModelConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +14,7 @@ use std::path::Path;
 /// Overrides for what cannot be read off the tensors.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
-    pub arch: Option<u32>,
+    pub arch: Option<Depth>,
     pub width: Option<usize>,
     pub stem: Option<Stem>,
     pub input_size: Option<usize>,
@@ -180,10 +180,10 @@ fn infer_arch(t: &BTreeMap<String, HostTensor>, opts: &ImportOptions) -> Result<
     }
     let bottleneck = t.contains_key("layer1.0.conv3.weight");
     let depth = match (blocks, bottleneck) {
-        ([1, 1, 1, 1], false) => 10,
-        ([2, 2, 2, 2], false) => 18,
-        ([3, 4, 6, 3], false) => 34,
-        ([3, 4, 6, 3], true) => 50,
+        ([1, 1, 1, 1], false) => Depth::Resnet10,
+        ([2, 2, 2, 2], false) => Depth::Resnet18,
+        ([3, 4, 6, 3], false) => Depth::Resnet34,
+        ([3, 4, 6, 3], true) => Depth::Resnet50,
         _ => return Err(format!(
             "blocks per stage {blocks:?} ({}) match none of resnet10/18/34/50", if bottleneck { "bottleneck" } else { "basic" }
         )),

@@ -85,7 +85,7 @@ impl Manifest {
             if !seen.insert(model.name.as_str()) {
                 return Err(at("the name appears twice".into()));
             }
-            if mixco_model::arch::ArchSpec::parse_depth(&model.arch).is_none() {
+            if model.arch.parse::<mixco_model::Depth>().is_err() {
                 return Err(at(format!("unknown arch `{}`", model.arch)));
             }
             if model.files.is_empty() {

@@ -34,7 +34,7 @@ fn reference_moco_checkpoint() {
     let path = fixture("moco_r10w4.pth.tar");
     let imp = import_file(&path, &ImportOptions::default()).unwrap();
     assert_eq!(imp.layout, "moco");
-    assert_eq!((imp.config.arch.depth, imp.config.arch.width, imp.config.arch.stem), (10, 4, Stem::Cifar));
+    assert_eq!((imp.config.arch.depth, imp.config.arch.width, imp.config.arch.stem), (mixco_model::Depth::Resnet10, 4, Stem::Cifar));
     assert_eq!((imp.config.head.hidden, imp.config.head.out_dim), (32, 16));
     assert_eq!(imp.config.method, "moco-v2");
     check_tensors(&imp.checkpoint, &expected("moco_r10w4.pth.tar"));
@@ -56,7 +56,7 @@ fn torchvision_state_dict_in_half_precision() {
     let path = fixture("torchvision_r10w4_half.pth");
     let imp = import_file(&path, &ImportOptions::default()).unwrap();
     assert_eq!(imp.layout, "torchvision");
-    assert_eq!((imp.config.arch.depth, imp.config.arch.width, imp.config.arch.stem), (10, 4, Stem::Imagenet));
+    assert_eq!((imp.config.arch.depth, imp.config.arch.width, imp.config.arch.stem), (mixco_model::Depth::Resnet10, 4, Stem::Imagenet));
     assert_eq!(imp.config.head.out_dim, 0, "no projection head");
     assert_eq!(imp.config.input_size, 224);
     check_tensors(&imp.checkpoint, &expected("torchvision_r10w4_half.pth"));

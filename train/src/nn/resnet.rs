@@ -92,7 +92,7 @@ mod tests {
     /// forward/backward pass of a ResNet-10 holding `init`'s weights. (Tests
     /// run in parallel and share libtorch's generator: seeding is not enough.)
     fn pass_with(init: &Store, x: &Tensor, r: &Tensor, channels_last: bool, bf16: bool, mode: BnMode) -> Pass {
-        let arch = ArchSpec { depth: 10, width: 8, stem: Stem::Cifar }.backbone();
+        let arch = ArchSpec { depth: mixco_model::Depth::Resnet10, width: 8, stem: Stem::Cifar }.backbone();
         let mut store = Store::new(Device::Cpu);
         let mut m = ResNet::new(&mut store, &arch);
         store.copy_from(init);
@@ -116,7 +116,7 @@ mod tests {
     /// Initial weights, an input batch and a random projection as the loss
     /// (a plain sum cancels in BN's backward pass).
     fn setup() -> (Store, Tensor, Tensor) {
-        let arch = ArchSpec { depth: 10, width: 8, stem: Stem::Cifar }.backbone();
+        let arch = ArchSpec { depth: mixco_model::Depth::Resnet10, width: 8, stem: Stem::Cifar }.backbone();
         let mut store = Store::new(Device::Cpu);
         let _ = ResNet::new(&mut store, &arch);
         let x = Tensor::randn([16, 3, 32, 32], (Kind::Float, Device::Cpu));
