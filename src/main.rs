@@ -99,10 +99,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            match hint(&e) {
+                Some(h) => eprintln!("error: {}; {h}", message(&e)),
+                None => eprintln!("error: {}", message(&e)),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// What to run when a dataset is missing, for the error that says so.
+fn hint(e: &anyhow::Error) -> Option<String> {
+    let missing = e.chain().find_map(|c| match c.downcast_ref::<mixco_data::Error>() {
+        Some(m @ mixco_data::Error::Missing { .. }) => Some(m),
+        #[cfg(feature = "train")]
+        _ => match c.downcast_ref::<mixco_train::TrainError>() {
+            Some(mixco_train::TrainError::Data(m @ mixco_data::Error::Missing { .. })) => Some(m),
+            _ => None,
+        },
+        #[cfg(not(feature = "train"))]
+        _ => None,
+    })?;
+    let mixco_data::Error::Missing { dataset, root, .. } = missing else { return None };
+    Some(format!("run `mixco data fetch {dataset} --root {}` (or pass the right --root)", root.display()))
 }
 
 /// The error and its causes, `: `-joined as `{:#}` does, leaving out a cause

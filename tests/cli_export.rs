@@ -114,5 +114,8 @@ fn bad_checkpoints_write_nothing() {
     assert!(text(&o).contains("junk.safetensors: not a safetensors file"), "{}", text(&o));
     let o = mixco(&["export", "--onnx", dir.path().join("none.safetensors").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(text(&o).contains("none.safetensors: No such file"), "{}", text(&o));
+    // The library's errors come back as the flags that caused them.
+    let o = mixco(&["export", "--onnx", ck_path.to_str().unwrap(), "-o", out.to_str().unwrap(), "--opset", "13"]);
+    assert!(text(&o).contains("error: --opset 13: supported opsets are 17 to 22"), "{}", text(&o));
     assert!(!out.exists());
 }

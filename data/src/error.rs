@@ -7,7 +7,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {problem}", path.display())]
     Format { path: PathBuf, problem: String },
-    #[error("{}: {what} not found; run `mixco data fetch {dataset} --root {}` (or pass the right --root)", path.display(), root.display())]
+    /// A dataset's file or folder is not under the data root (not fetched yet, or another root).
+    #[error("{}: {what} not found (dataset {dataset}, data root {})", path.display(), root.display())]
     Missing { path: PathBuf, what: String, dataset: String, root: PathBuf },
     #[error("{}: checksum mismatch: expected {algo} {expected}, got {actual}", path.display())]
     Checksum { path: PathBuf, algo: &'static str, expected: String, actual: String },

@@ -39,7 +39,7 @@ fn cifar10_bad_label_and_missing_folder() {
     let root = tempfile::tempdir().unwrap();
     let err = Source::Cifar10.load(root.path()).unwrap_err();
     assert!(matches!(err, Error::Missing { .. }));
-    assert!(err.to_string().contains("mixco data fetch cifar10"), "{err}");
+    assert!(err.to_string().contains("not found (dataset cifar10, data root"), "{err}");
 
     let dir = root.path().join("cifar-10-batches-bin");
     kit::write_cifar10(&dir, 2, 2);

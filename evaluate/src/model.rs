@@ -17,6 +17,28 @@ pub enum ModelError {
     Export(#[from] mixco_export::ExportError),
     #[error("{}: {problem}", path.display())]
     Invalid { path: PathBuf, problem: String },
+    /// How to feed the model or read it is unknown or contradicts the graph.
+    #[error("{}: {problem}", path.display())]
+    Feed { path: PathBuf, problem: FeedProblem },
+}
+
+/// What [`Overrides`] lack or get wrong for a model.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FeedProblem {
+    #[error("output `{given}` is none of the model's outputs ({})", outputs.join(", "))]
+    UnknownOutput { given: String, outputs: Vec<String> },
+    #[error("several outputs ({}); say which one gives the features", .0.join(", "))]
+    SeveralOutputs(Vec<String>),
+    #[error("exported by mixco: it normalises inside the graph and states its input size; an input size, mean or std is for foreign models")]
+    OverridesMixco,
+    #[error("not exported by mixco (no mixco metadata) and its input size is not fixed in the graph: its input size (and mean, std) must be given")]
+    NoInputSize,
+    #[error("input size {given}: the graph's input is fixed at {fixed}x{fixed}")]
+    InputSizeFixed { given: usize, fixed: usize },
+    #[error("not exported by mixco: the normalisation it was trained with (mean and std) must be given")]
+    NoNormalisation,
+    #[error("std values must be positive")]
+    NonPositiveStd,
 }
 
 pub struct EncoderModel {
@@ -74,6 +96,7 @@ impl EncoderModel {
 
     pub fn from_onnx_with(path: &Path, name: String, bytes: Vec<u8>, ov: &Overrides) -> Result<EncoderModel, ModelError> {
         let invalid = |problem: String| ModelError::Invalid { path: path.into(), problem };
+        let feed = |problem: FeedProblem| ModelError::Feed { path: path.into(), problem };
         let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| invalid(format!("not an ONNX model: {e}")))?;
         if proto.graph.is_none() {
             return Err(invalid("not an ONNX model: it has no graph".into()));
@@ -95,10 +118,10 @@ impl EncoderModel {
         let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
         let output = match &ov.output {
             Some(o) if outputs.contains(&o.as_str()) => o.clone(),
-            Some(o) => return Err(invalid(format!("--output `{o}`: the model's outputs are {}", outputs.join(", ")))),
+            Some(o) => return Err(feed(FeedProblem::UnknownOutput { given: o.clone(), outputs: outputs.iter().map(|s| s.to_string()).collect() })),
             None if outputs.contains(&"features") => "features".to_string(),
             None if outputs.len() == 1 => outputs[0].to_string(),
-            None => return Err(invalid(format!("several outputs ({}); choose one with --output", outputs.join(", ")))),
+            None => return Err(feed(FeedProblem::SeveralOutputs(outputs.iter().map(|s| s.to_string()).collect()))),
         };
         let sha256 = sha256_hex(&bytes);
         if proto.producer_name == "mixco" || metadata.contains_key("mixco_version") {
@@ -106,7 +129,7 @@ impl EncoderModel {
                 metadata.get(k).ok_or_else(|| invalid(format!("ONNX metadata has no `{k}`"))).and_then(|v| v.parse().map_err(|_| invalid(format!("ONNX metadata `{k}` is not a number"))))
             };
             if ov.mean.is_some() || ov.std.is_some() || ov.input_size.is_some() {
-                return Err(invalid("exported by mixco: it normalises inside the graph and states its input size; --input-size/--mean/--std are for foreign models".into()));
+                return Err(feed(FeedProblem::OverridesMixco));
             }
             let feature_dim = if output == "features" { num("feature_dim")? } else { 0 };
             let input_size = num("input_size")?;
@@ -117,20 +140,16 @@ impl EncoderModel {
             (Some(h), Some(w)) if h == w && h > 0 => Some(h as usize),
             _ => None,
         };
-        let input_size = ov.input_size.or(static_size).ok_or_else(|| {
-            invalid("not exported by mixco (no mixco metadata) and its input size is not fixed in the graph: pass --input-size (and --mean, --std)".into())
-        })?;
+        let input_size = ov.input_size.or(static_size).ok_or_else(|| feed(FeedProblem::NoInputSize))?;
         if let Some(s) = static_size.filter(|&s| s != input_size) {
-            return Err(invalid(format!("--input-size {input_size}: the graph's input is fixed at {s}x{s}")));
+            return Err(feed(FeedProblem::InputSizeFixed { given: input_size, fixed: s }));
         }
         let normalise = match (ov.mean, ov.std) {
             (Some(m), Some(s)) => (m, s),
-            _ => return Err(invalid(
-                "not exported by mixco: pass the normalisation it was trained with, --mean and --std (e.g. ImageNet's 0.485,0.456,0.406 and 0.229,0.224,0.225; 0,0,0 and 1,1,1 for inputs in [0, 1])".into(),
-            )),
+            _ => return Err(feed(FeedProblem::NoNormalisation)),
         };
         if normalise.1.iter().any(|&s| s <= 0.0) {
-            return Err(invalid("--std values must be positive".into()));
+            return Err(feed(FeedProblem::NonPositiveStd));
         }
         let out_dims = graph.output.iter().find(|o| o.name == output).map(dims).unwrap_or_default();
         let spatial = out_dims.len() == 4;

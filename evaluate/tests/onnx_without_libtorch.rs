@@ -61,7 +61,7 @@ fn exports_run_in_onnx_runtime_without_libtorch() {
 fn opset_out_of_range_is_refused() {
     let cfg = config(mixco_model::Depth::Resnet10, Stem::Cifar);
     let e = export(&checkpoint(&cfg), Path::new("m"), "", &ExportOptions { head: false, opset: 13 }).err().unwrap();
-    assert_eq!(e.to_string(), "--opset 13: supported opsets are 17 to 22");
+    assert_eq!(e.to_string(), "opset 13: supported opsets are 17 to 22");
 }
 
 /// Mutated and truncated variants of an exported model through the ONNX

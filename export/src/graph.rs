@@ -32,9 +32,9 @@ impl Default for ExportOptions {
 pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("--opset {0}: supported opsets are 17 to 22")]
+    #[error("opset {0}: supported opsets are 17 to 22")]
     Opset(i64),
-    #[error("{0}: --head asked for, but the checkpoint has no projection head (e.g. an imported classifier backbone)")]
+    #[error("{0}: the projection head was asked for, but the checkpoint has none (e.g. an imported classifier backbone)")]
     NoHead(std::path::PathBuf),
 }
 

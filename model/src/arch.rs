@@ -108,6 +108,11 @@ pub struct TensorSpec {
     pub kind: TensorKind,
 }
 
+/// A base width the architecture does not take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("width {0} out of range 1..=1024")]
+pub struct WidthOutOfRange(pub usize);
+
 pub const BN_EPS: f64 = 1e-5;
 pub const BN_MOMENTUM: f64 = 0.1;
 
@@ -125,9 +130,9 @@ impl ArchSpec {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), WidthOutOfRange> {
         if self.width == 0 || self.width > 1024 {
-            return Err(format!("width {} out of range 1..=1024", self.width));
+            return Err(WidthOutOfRange(self.width));
         }
         Ok(())
     }

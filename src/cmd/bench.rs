@@ -2,8 +2,9 @@ use super::data::DatasetArg;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 #[cfg(feature = "train")]
-use mixco_model::Depth;
-use mixco_train::{Method, TrainConfig};
+use mixco_model::{Depth, Method};
+#[cfg(feature = "train")]
+use mixco_train::TrainConfig;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -187,7 +188,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if let Some(t) = threads {
                 mixco_train::tch::set_num_threads(t);
             }
-            let device = mixco_train::device::select(&device).map_err(anyhow::Error::msg)?;
+            let device = mixco_train::device::select(&device)?;
             let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, bf16, ..Default::default() };
             cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
             let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;

@@ -1,7 +1,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use mixco_eval::evaluation::{evaluate, EvalOptions, Observer, Progress};
-use mixco_eval::model::Overrides;
+use mixco_eval::model::{FeedProblem, ModelError, Overrides};
 use mixco_eval::probe::{ProbeOptions, ProbeProgress};
 use mixco_eval::report::{self, Report};
 use mixco_eval::EncoderModel;
@@ -144,6 +144,23 @@ impl Observer for Bars {
     }
 }
 
+/// A feeding problem as the flags that fix it.
+fn flagged(e: ModelError) -> anyhow::Error {
+    let ModelError::Feed { path, problem } = e else { return e.into() };
+    let text = match problem {
+        FeedProblem::UnknownOutput { given, outputs } => format!("--output `{given}`: the model's outputs are {}", outputs.join(", ")),
+        FeedProblem::SeveralOutputs(outputs) => format!("several outputs ({}); choose one with --output", outputs.join(", ")),
+        FeedProblem::OverridesMixco => "exported by mixco: it normalises inside the graph and states its input size; --input-size/--mean/--std are for foreign models".into(),
+        FeedProblem::NoInputSize => "not exported by mixco (no mixco metadata) and its input size is not fixed in the graph: pass --input-size (and --mean, --std)".into(),
+        FeedProblem::InputSizeFixed { given, fixed } => format!("--input-size {given}: the graph's input is fixed at {fixed}x{fixed}"),
+        FeedProblem::NoNormalisation => "not exported by mixco: pass the normalisation it was trained with, --mean and --std \
+            (e.g. ImageNet's 0.485,0.456,0.406 and 0.229,0.224,0.225; 0,0,0 and 1,1,1 for inputs in [0, 1])"
+            .into(),
+        FeedProblem::NonPositiveStd => "--std values must be positive".into(),
+    };
+    anyhow::anyhow!("{}: {text}", path.display())
+}
+
 /// The models on one dataset, its files checked for cuts first.
 fn evaluate_source(models: &[EncoderModel], source: &mixco_data::Source, root: &std::path::Path, args: &EvalArgs) -> Result<Report> {
     let cut = args.data.rest.check_cut(source)?;
@@ -159,7 +176,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let paths = args.models.iter().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)).collect::<Result<Vec<_>, _>>()?;
     let mut models = Vec::new();
     for (path, label) in paths.iter().zip(mixco_eval::model::distinct_labels(&paths)) {
-        let mut model = EncoderModel::load_with(path, &overrides)?;
+        let mut model = EncoderModel::load_with(path, &overrides).map_err(flagged)?;
         model.name = label;
         if model.spatial {
             eprintln!(

@@ -1,7 +1,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use mixco_data::fsutil::{read_file, sha256_hex, write_atomic};
-use mixco_export::{export, ExportOptions};
+use mixco_export::{export, ExportError, ExportOptions};
 use mixco_model::Checkpoint;
 use std::path::PathBuf;
 
@@ -43,7 +43,11 @@ pub fn run(mut args: ExportArgs) -> Result<()> {
     let sha = sha256_hex(&bytes);
     let ck = Checkpoint::encoder_from_bytes(&checkpoint, &bytes)?;
     let t = std::time::Instant::now();
-    let model = export(&ck, &checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset })?;
+    let model = export(&ck, &checkpoint, &sha, &ExportOptions { head: args.head, opset: args.opset }).map_err(|e| match e {
+        ExportError::Opset(n) => anyhow::anyhow!("--opset {n}: supported opsets are 17 to 22"),
+        ExportError::NoHead(p) => anyhow::anyhow!("{}: --head asked for, but the checkpoint has no projection head (e.g. an imported classifier backbone)", p.display()),
+        e => e.into(),
+    })?;
     let built = t.elapsed();
     if args.verify {
         verify(&args, &ck, &model)?;

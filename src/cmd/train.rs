@@ -176,7 +176,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let from_dir = resume.as_ref().map(|p| p.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
     let in_place = from_dir.as_ref().is_some_and(|d| same_dir(d, &args.output));
     let earlier = if in_place { Vec::new() } else { earlier_run(&args.output, args.overwrite)? };
-    let device = mixco_train::device::select(&args.device).map_err(anyhow::Error::msg)?;
+    let device = mixco_train::device::select(&args.device)?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
     let cut = dataset.rest.check_cut(&source)?;
@@ -193,7 +193,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     given.join(", ")
                 );
             }
-            let mut t = Trainer::resume(path, &splits, device)?;
+            let mut t = Trainer::resume(path, &splits, device).map_err(flagged)?;
             if let Some(e) = args.epochs.filter(|&e| e != t.cfg.epochs) {
                 let was = t.cfg.epochs;
                 t.set_epochs(e).map_err(|e| anyhow::anyhow!("--{e}"))?;
@@ -201,7 +201,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             t
         }
-        None => Trainer::new(args.config()?, &splits, device)?,
+        None => Trainer::new(args.config()?, &splits, device).map_err(flagged)?,
     };
     trainer.dataset_cut = cut;
     // With the settings and data known good: the folder is ours alone
@@ -264,9 +264,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
     println!("checkpoint: {}", summary.checkpoint.display());
     // Again at the end, where it is not lost among the epoch lines.
     for w in &summary.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", warning_text(w));
     }
     Ok(())
+}
+
+/// A setting's error as the flag that sets it.
+fn flagged(e: mixco_train::TrainError) -> anyhow::Error {
+    match e {
+        mixco_train::TrainError::Config(c) => anyhow::anyhow!("--{c}"),
+        e => e.into(),
+    }
 }
 
 /// The flags that choose the data, as given: a resume needs the same data.
@@ -379,9 +387,18 @@ impl Observer for Terminal {
                 eprintln!("{}", epoch_line(log, epochs));
             }
             Event::EpochLeft => self.bar.abandon(),
-            Event::Warning(w) => eprintln!("{w}"),
+            Event::Warning(w) => eprintln!("{}", warning_text(w)),
         }
     }
+}
+
+/// The collapse warning with what to change, by flag.
+fn warning_text(w: &mixco_train::collapse::CollapseWarning) -> String {
+    let advice = match w.mixco {
+        Some(_) => "try --mix-temperature 0.2, or --mix-warmup-epochs 2",
+        None => "a lower --lr or a higher --temperature may help",
+    };
+    format!("warning: {w}; {advice} (docs/RESULTS.md)")
 }
 
 /// `epoch 3/10: loss ... (contrastive ..., mix ...)  cos ..  kNN ..%  N img/s`
@@ -396,4 +413,17 @@ fn epoch_line(log: &EpochLog, epochs: usize) -> String {
         log.knn_top1.map(|k| format!("  kNN {:.2}%", 100.0 * k)).unwrap_or_default() + &log.probe_top1.map(|p| format!("  linear probe {:.2}%", 100.0 * p)).unwrap_or_default(),
         log.images_per_s
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use mixco_train::collapse::CollapseWarning;
+
+    #[test]
+    fn the_collapse_warning_names_the_flags_to_change() {
+        let w = super::warning_text(&CollapseWarning { epoch: 1, cosine: 0.93, mixco: Some((0.05, 1.0)) });
+        assert!(w.starts_with("warning: the projections are collapsing") && w.contains("β / T_mix = 20") && w.contains("--mix-warmup-epochs 2"), "{w}");
+        let w = super::warning_text(&CollapseWarning { epoch: 1, cosine: 0.93, mixco: None });
+        assert!(w.contains("a lower --lr or a higher --temperature") && !w.contains("mix temperature"), "{w}");
+    }
 }

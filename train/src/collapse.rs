@@ -13,6 +13,32 @@ use tch::{Kind, Tensor};
 /// (0.884, MoCo-v2 + MixCo at mix T 0.1) and the collapsed run's (0.999).
 pub const COLLAPSE_COSINE: f64 = 0.94;
 
+/// An epoch whose projections collapsed (mean cosine above [`COLLAPSE_COSINE`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollapseWarning {
+    pub epoch: usize,
+    pub cosine: f64,
+    /// MixCo's temperature and β when MixCo at a temperature under 0.1 is
+    /// the known cause; `None` when the contrastive settings are the suspects
+    /// (learning rate too high, temperature too low).
+    pub mixco: Option<(f64, f64)>,
+}
+
+impl std::fmt::Display for CollapseWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the projections are collapsing: different images have mean cosine similarity {:.2} over epoch {} \
+             (above {COLLAPSE_COSINE}; training normally brings it below within the first epoch)",
+            self.cosine, self.epoch
+        )?;
+        if let Some((t, beta)) = self.mixco {
+            write!(f, "; the MixCo term at mix temperature {t} (its gradient scaled by β / T_mix = {:.0}) is the known cause with small encoders", beta / t)?;
+        }
+        Ok(())
+    }
+}
+
 /// Mean cosine similarity over all pairs of different rows of `z`, whose rows
 /// are L2-normalised: with s the sum of the rows, |s|² = n + Σ_{i≠j} z_i·z_j.
 ///

@@ -5,6 +5,22 @@ pub use mixco_model::Method;
 use mixco_model::{Depth, Stem};
 use serde::{Deserialize, Serialize};
 
+/// Settings that do not fit together (or the data): which setting, and the
+/// message, which starts with its name (`batch-size 3: ...`); the CLI shows
+/// it as the flag.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError { setting, message: message.into() }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -123,42 +139,46 @@ impl TrainConfig {
         }
     }
 
-    /// Checks the settings against each other; the message names the setting.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings against each other; the error names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let b = self.batch_size;
+        let bad = |setting: &'static str, message: String| Err(ConfigError::new(setting, message));
         if b < 2 {
-            return Err(format!("batch-size {b}: must be at least 2"));
+            return bad("batch-size", format!("batch-size {b}: must be at least 2"));
         }
         if self.mixco && !b.is_multiple_of(2) {
-            return Err(format!("batch-size {b}: MixCo mixes the two halves of the batch, so it must be even"));
+            return bad("batch-size", format!("batch-size {b}: MixCo mixes the two halves of the batch, so it must be even"));
         }
         if self.epochs == 0 {
-            return Err("epochs: must be at least 1".into());
+            return bad("epochs", "epochs: must be at least 1".into());
         }
         for (name, v) in [("lr", self.lr), ("temperature", self.temperature()), ("mix-temperature", self.mix_temperature())] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{name} {v}: must be positive"));
+                return bad(name, format!("{name} {v}: must be positive"));
             }
         }
         if !(0.0..1.0).contains(&self.key_momentum) {
-            return Err(format!("key-momentum {}: must be in [0, 1)", self.key_momentum));
+            return bad("key-momentum", format!("key-momentum {}: must be in [0, 1)", self.key_momentum));
         }
         if self.method == Method::MocoV2 {
             let s = self.effective_bn_splits();
             if !b.is_multiple_of(s) {
-                return Err(format!("batch-size {b} is not divisible by bn-splits {s}"));
+                return bad("batch-size", format!("batch-size {b} is not divisible by bn-splits {s}"));
             }
             if self.mixco && !(b / 2).is_multiple_of(s) {
-                return Err(format!("batch-size {b}: the mixed half-batch {} is not divisible by bn-splits {s}", b / 2));
+                return bad("batch-size", format!("batch-size {b}: the mixed half-batch {} is not divisible by bn-splits {s}", b / 2));
             }
             if self.queue_size < b {
-                return Err(format!("queue-size {} is smaller than batch-size {b}", self.queue_size));
+                return bad("queue-size", format!("queue-size {} is smaller than batch-size {b}", self.queue_size));
             }
+        }
+        if let Err(e) = (mixco_model::ArchSpec { depth: self.arch, width: self.width, stem: self.stem }).validate() {
+            return bad("width", e.to_string());
         }
         Ok(())
     }
 
-    pub fn from_toml(text: &str) -> Result<TrainConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<TrainConfig, toml::de::Error> {
+        toml::from_str(text)
     }
 }

@@ -2,7 +2,7 @@
 //! reported to an [`Observer`] (the CLI draws bars and prints lines; tests
 //! and benchmarks pass `&mut ()`).
 
-use crate::collapse::COLLAPSE_COSINE;
+use crate::collapse::{CollapseWarning, COLLAPSE_COSINE};
 use crate::trainer::{StepStats, TrainError, Trainer};
 use mixco_model::run::{append_log, epoch_file, read_log, EpochLog, CURVES_FILE, FINAL_FILE, LAST_FILE, LOG_FILE};
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub enum Event<'a> {
     EpochEnded { epochs: usize, log: &'a EpochLog },
     /// The epoch was left before its end (interrupted, or the loss was not finite).
     EpochLeft,
-    Warning(&'a str),
+    Warning(&'a CollapseWarning),
 }
 
 pub trait Observer {
@@ -54,7 +54,7 @@ pub struct RunSummary {
     pub checkpoint: PathBuf,
     pub last: Option<EpochLog>,
     /// Warnings reported while training (at most one collapse warning per call).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<CollapseWarning>,
 }
 
 /// Sums of an epoch's step statistics.

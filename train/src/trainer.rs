@@ -3,8 +3,8 @@
 //! runs epochs, logs and saves in `train_loop`.
 
 use crate::augment::{AugConfig, Augment};
-use crate::collapse::COLLAPSE_COSINE;
-use crate::config::{Method, TrainConfig};
+use crate::collapse::CollapseWarning;
+use crate::config::{ConfigError, Method, TrainConfig};
 use crate::encoder::Encoder;
 use crate::nn::BnMode;
 use crate::optim::{cosine_lr, Sgd};
@@ -68,24 +68,24 @@ fn to_tensor_u8(set: &mixco_data::ImageSet, device: Device) -> (Tensor, Tensor) 
 impl Trainer {
     /// A fresh run on `splits` (the training split is cut to `train_limit`).
     pub fn new(cfg: TrainConfig, splits: &Splits, device: Device) -> Result<Trainer, TrainError> {
-        cfg.validate().map_err(TrainError::Config)?;
+        cfg.validate()?;
         let mut train = splits.train.clone();
         if let Some(n) = cfg.train_limit {
             train.truncate(n);
         }
         if train.len() < cfg.batch_size {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::Config(ConfigError::new("batch-size", format!(
                 "batch-size {} is larger than the {} training images of {}",
                 cfg.batch_size,
                 train.len(),
                 splits.name
-            )));
+            ))));
         }
         if train.height != train.width {
-            return Err(TrainError::Config(format!("{}: images are {}x{}; square images are needed", splits.name, train.height, train.width)));
+            let problem = format!("{}: images are {}x{}; square images are needed", splits.name, train.height, train.width);
+            return Err(TrainError::Data(mixco_data::Error::Invalid(problem)));
         }
         let arch = ArchSpec { depth: cfg.arch, width: cfg.width, stem: cfg.stem };
-        arch.validate().map_err(TrainError::Config)?;
         let feat = arch.backbone().feature_dim;
         let (mean, std) = train.channel_stats();
         let input_size = cfg.input_size.unwrap_or(train.height);
@@ -167,7 +167,7 @@ impl Trainer {
     pub fn set_epochs(&mut self, epochs: usize) -> Result<(), TrainError> {
         let reached = self.step.div_ceil(self.steps_per_epoch);
         if epochs < reached.max(1) {
-            return Err(TrainError::Config(format!("epochs {epochs}: the run has already trained {reached} epoch(s)")));
+            return Err(ConfigError::new("epochs", format!("epochs {epochs}: the run has already trained {reached} epoch(s)")).into());
         }
         self.note = Some(format!("epochs {} -> {epochs} at step {} (resumed)", self.cfg.epochs, self.step));
         self.cfg.epochs = epochs;
@@ -254,22 +254,10 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// What to say when the epoch's mean query cosine passed `COLLAPSE_COSINE`.
-    pub fn collapse_warning(&self, epoch: usize, cos: f64) -> String {
-        let hint = if self.cfg.mixco && self.cfg.mix_temperature() < 0.1 {
-            format!(
-                "the MixCo term at mix temperature {} (its gradient scaled by β / T_mix = {:.0}) is the known cause with small encoders; \
-                 try --mix-temperature 0.2, or --mix-warmup-epochs 2",
-                self.cfg.mix_temperature(),
-                self.cfg.mix_weight / self.cfg.mix_temperature()
-            )
-        } else {
-            "a lower --lr or a higher --temperature may help".to_string()
-        };
-        format!(
-            "warning: the projections are collapsing: different images have mean cosine similarity {cos:.2} over epoch {epoch} \
-             (above {COLLAPSE_COSINE}; training normally brings it below within the first epoch); {hint} (docs/RESULTS.md)"
-        )
+    /// The warning for an epoch whose mean query cosine passed `COLLAPSE_COSINE`.
+    pub fn collapse_warning(&self, epoch: usize, cosine: f64) -> CollapseWarning {
+        let mixco = (self.cfg.mixco && self.cfg.mix_temperature() < 0.1).then(|| (self.cfg.mix_temperature(), self.cfg.mix_weight));
+        CollapseWarning { epoch, cosine, mixco }
     }
 
     /// L2-normalised backbone features of `x` (uint8), in evaluation mode.

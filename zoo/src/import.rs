@@ -3,6 +3,7 @@
 //! state dicts into mixco checkpoints, with the architecture inferred from
 //! the tensors.
 
+use crate::ReadError;
 use crate::pickle::Value;
 use crate::torch_file;
 use crate::Error;
@@ -46,7 +47,8 @@ pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported, Error>
 }
 
 pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<Imported, Error> {
-    let fail = |problem: String| Error::Import { path: path.into(), problem };
+    let fail = |problem: ReadError| Error::Import { path: path.into(), problem };
+    let fail_with = |problem: String| fail(ReadError(problem));
     let file = torch_file::read(bytes).map_err(fail)?;
     let (state, outer) = state_dict(&file.root).map_err(fail)?;
 
@@ -54,7 +56,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     let mut dropped: Vec<(String, String)> = outer.into_iter().map(|k| (k, "not a tensor of the model".to_string())).collect();
     for (k, v) in state {
         match v {
-            Value::Tensor(t) => tensors.push((k.clone(), file.tensor(t).map_err(|e| fail(format!("tensor `{k}`: {e}")))?)),
+            Value::Tensor(t) => tensors.push((k.clone(), file.tensor(t).map_err(|e| fail_with(format!("tensor `{k}`: {e}")))?)),
             other => dropped.push((k.clone(), format!("not a tensor ({other:?})"))),
         }
     }
@@ -69,7 +71,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
             match k.strip_prefix("encoder_q.") {
                 Some(rest) => Ok(match rest.strip_prefix("fc.") {
                     Some(h) if h.starts_with("0.") || h.starts_with("2.") => format!("head.{h}"),
-                    Some(_) => return Err(fail(format!("`{key}`: a single-layer fc head (MoCo v1) is not a MixCo/MoCo-v2 MLP head; import a torchvision state dict of the backbone instead"))),
+                    Some(_) => return Err(fail_with(format!("`{key}`: a single-layer fc head (MoCo v1) is not a MixCo/MoCo-v2 MLP head; import a torchvision state dict of the backbone instead"))),
                     None => rest.to_string(),
                 }),
                 None if k.starts_with("encoder_k.") => Err("key (momentum) encoder"),
@@ -134,7 +136,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
 
 /// The state dict inside a checkpoint (under `state_dict` or `model`, or the
 /// object itself), and the other top-level keys.
-fn state_dict(root: &Value) -> Result<(Vec<(String, &Value)>, Vec<String>), String> {
+fn state_dict(root: &Value) -> Result<(Vec<(String, &Value)>, Vec<String>), ReadError> {
     let Value::Dict(items) = root else { return Err("the checkpoint is not a dict".into()) };
     let which = ["state_dict", "model"].into_iter().find(|k| matches!(root.get(k), Some(Value::Dict(_))));
     let (sd, outer) = match which.and_then(|w| root.get(w).map(|v| (w, v))) {
@@ -161,16 +163,16 @@ fn state_dict(root: &Value) -> Result<(Vec<(String, &Value)>, Vec<String>), Stri
 }
 
 /// Depth from the blocks per stage, width and stem from `conv1.weight`.
-fn infer_arch(t: &BTreeMap<String, HostTensor>, opts: &ImportOptions) -> Result<ArchSpec, String> {
+fn infer_arch(t: &BTreeMap<String, HostTensor>, opts: &ImportOptions) -> Result<ArchSpec, ReadError> {
     let conv1 = t.get("conv1.weight").ok_or("no `conv1.weight`: not a ResNet backbone")?;
     if conv1.shape.len() != 4 || conv1.shape[1] != 3 {
-        return Err(format!("`conv1.weight` has shape {:?}; expected [width, 3, k, k]", conv1.shape));
+        return Err(format!("`conv1.weight` has shape {:?}; expected [width, 3, k, k]", conv1.shape).into());
     }
     let stem = match (opts.stem, conv1.shape[2]) {
         (Some(s), _) => s,
         (None, 3) => Stem::Cifar,
         (None, 7) => Stem::Imagenet,
-        (None, k) => return Err(format!("`conv1.weight` is a {k}x{k} convolution; neither the cifar (3x3) nor the imagenet (7x7) stem")),
+        (None, k) => return Err(format!("`conv1.weight` is a {k}x{k} convolution; neither the cifar (3x3) nor the imagenet (7x7) stem").into()),
     };
     let mut blocks = [0usize; 4];
     for (s, n) in blocks.iter_mut().enumerate() {
@@ -186,10 +188,10 @@ fn infer_arch(t: &BTreeMap<String, HostTensor>, opts: &ImportOptions) -> Result<
         ([3, 4, 6, 3], true) => Depth::Resnet50,
         _ => return Err(format!(
             "blocks per stage {blocks:?} ({}) match none of resnet10/18/34/50", if bottleneck { "bottleneck" } else { "basic" }
-        )),
+        ).into()),
     };
     let depth = opts.arch.unwrap_or(depth);
     let arch = ArchSpec { depth, width: opts.width.unwrap_or(conv1.shape[0]), stem };
-    arch.validate()?;
+    arch.validate().map_err(|e| e.to_string())?;
     Ok(arch)
 }

@@ -13,6 +13,24 @@ pub use store::{default_cache_dir, resolve, FileStatus, Zoo};
 
 use std::path::PathBuf;
 
+/// What is wrong inside a file being imported (its pickle, zip layout or
+/// tensors); `Error::Import` names the file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(pub String);
+
+impl From<String> for ReadError {
+    fn from(s: String) -> ReadError {
+        ReadError(s)
+    }
+}
+
+impl From<&str> for ReadError {
+    fn from(s: &str) -> ReadError {
+        ReadError(s.to_string())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("zoo manifest {origin}: {problem}")]
@@ -20,7 +38,7 @@ pub enum Error {
     #[error("zoo:{name}: the download from {url} does not match the manifest ({problem}); nothing was kept")]
     Checksum { name: String, url: String, problem: String },
     #[error("{}: {problem}", path.display())]
-    Import { path: PathBuf, problem: String },
+    Import { path: PathBuf, problem: ReadError },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

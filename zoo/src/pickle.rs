@@ -3,6 +3,7 @@
 //! and scalars. Any other global (`os.system`, `builtins.eval`, a user
 //! class, ...) is refused before anything else happens.
 
+use crate::ReadError;
 use std::collections::HashMap;
 
 /// A storage named by a persistent id: `('storage', torch.FloatStorage, key, location, numel)`.
@@ -128,7 +129,7 @@ fn allowed_global(module: &str, name: &str) -> Option<Global> {
 }
 
 /// Reads a pickle. Errors are plain sentences; the caller adds the file name.
-pub fn load(data: &[u8]) -> Result<Value, String> {
+pub fn load(data: &[u8]) -> Result<Value, ReadError> {
     Reader { data, pos: 0, stack: Vec::new(), depth: Vec::new(), memo: HashMap::new() }.run()
 }
 
@@ -146,48 +147,48 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+    fn take(&mut self, n: usize) -> Result<&[u8], ReadError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or("the pickle ends early")?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, String> {
+    fn u8(&mut self) -> Result<u8, ReadError> {
         Ok(self.take(1)?[0])
     }
-    fn le<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    fn le<const N: usize>(&mut self) -> Result<[u8; N], ReadError> {
         Ok(self.take(N)?.try_into().unwrap())
     }
-    fn line(&mut self) -> Result<String, String> {
+    fn line(&mut self) -> Result<String, ReadError> {
         let rest = &self.data[self.pos..];
         let end = rest.iter().position(|&b| b == b'\n').ok_or("the pickle ends early")?;
         let s = String::from_utf8(rest[..end].to_vec()).map_err(|_| "a GLOBAL name is not UTF-8")?;
         self.pos += end + 1;
         Ok(s)
     }
-    fn push(&mut self, v: Value, depth: u32) -> Result<(), String> {
+    fn push(&mut self, v: Value, depth: u32) -> Result<(), ReadError> {
         if depth > MAX_DEPTH {
-            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep"));
+            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep").into());
         }
         self.stack.push(v);
         self.depth.push(depth);
         Ok(())
     }
     /// A container of items at most `inner` deep.
-    fn push_container(&mut self, v: Value, inner: u32) -> Result<(), String> {
+    fn push_container(&mut self, v: Value, inner: u32) -> Result<(), ReadError> {
         self.push(v, inner + 1)
     }
-    fn pop(&mut self) -> Result<Value, String> {
+    fn pop(&mut self) -> Result<Value, ReadError> {
         Ok(self.pop_with_depth()?.0)
     }
-    fn pop_with_depth(&mut self) -> Result<(Value, u32), String> {
+    fn pop_with_depth(&mut self) -> Result<(Value, u32), ReadError> {
         match self.stack.pop() {
             Some(Value::Mark) | None => Err("malformed pickle: stack underflow".into()),
             Some(v) => Ok((v, self.depth.pop().unwrap_or(0))),
         }
     }
     /// The last `n` entries and their greatest depth.
-    fn pop_n(&mut self, n: usize) -> Result<(Vec<Value>, u32), String> {
+    fn pop_n(&mut self, n: usize) -> Result<(Vec<Value>, u32), ReadError> {
         if self.stack.len() < n {
             return Err("malformed pickle: stack underflow".into());
         }
@@ -196,30 +197,30 @@ impl Reader<'_> {
         Ok((self.stack.split_off(at), depth))
     }
     /// Items above the topmost MARK, which is removed, and their greatest depth.
-    fn pop_mark(&mut self) -> Result<(Vec<Value>, u32), String> {
+    fn pop_mark(&mut self) -> Result<(Vec<Value>, u32), ReadError> {
         let at = self.stack.iter().rposition(|v| *v == Value::Mark).ok_or("malformed pickle: no MARK")?;
         let items = self.pop_n(self.stack.len() - at - 1)?;
         self.stack.pop();
         self.depth.pop();
         Ok(items)
     }
-    fn top(&mut self) -> Result<&mut Value, String> {
+    fn top(&mut self) -> Result<&mut Value, ReadError> {
         self.stack.last_mut().ok_or_else(|| "malformed pickle: empty stack".into())
     }
     /// The top entry, which now holds items at most `inner` deep.
-    fn top_holding(&mut self, inner: u32) -> Result<&mut Value, String> {
+    fn top_holding(&mut self, inner: u32) -> Result<&mut Value, ReadError> {
         let d = self.depth.last_mut().ok_or("malformed pickle: empty stack")?;
         *d = (*d).max(inner + 1);
         if *d > MAX_DEPTH {
-            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep"));
+            return Err(format!("refused: the pickle nests containers more than {MAX_DEPTH} deep").into());
         }
         self.top()
     }
-    fn string(&mut self, n: usize) -> Result<Value, String> {
+    fn string(&mut self, n: usize) -> Result<Value, ReadError> {
         let b = self.take(n)?.to_vec();
         Ok(Value::Str(String::from_utf8(b).map_err(|_| "a string is not UTF-8")?))
     }
-    fn global(&mut self, module: &str, name: &str) -> Result<(), String> {
+    fn global(&mut self, module: &str, name: &str) -> Result<(), ReadError> {
         let g = allowed_global(module, name).ok_or_else(|| {
             format!(
                 "refused: the pickle references `{module}.{name}`, which a checkpoint of tensors does not need \
@@ -230,7 +231,7 @@ impl Reader<'_> {
         self.push(Value::Global(g), 0)
     }
 
-    fn run(mut self) -> Result<Value, String> {
+    fn run(mut self) -> Result<Value, ReadError> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -238,7 +239,7 @@ impl Reader<'_> {
                 0x80 => {
                     let proto = self.u8()?;
                     if proto > 5 {
-                        return Err(format!("unsupported pickle protocol {proto}"));
+                        return Err(format!("unsupported pickle protocol {proto}").into());
                     }
                 }
                 0x95 => {
@@ -330,14 +331,14 @@ impl Reader<'_> {
                     let (v, d) = self.pop_with_depth()?;
                     match self.top_holding(d)? {
                         Value::List(l) => l.push(v),
-                        other => return Err(format!("malformed pickle: APPEND to a {}", other.kind())),
+                        other => return Err(format!("malformed pickle: APPEND to a {}", other.kind()).into()),
                     }
                 }
                 b'e' => {
                     let (items, d) = self.pop_mark()?;
                     match self.top_holding(d)? {
                         Value::List(l) => l.extend(items),
-                        other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind())),
+                        other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind()).into()),
                     }
                 }
                 b'd' => {
@@ -383,7 +384,7 @@ impl Reader<'_> {
                     let state = self.pop()?;
                     match (self.top()?, &state) {
                         (Value::Dict(_), _) | (Value::Tensor(_), Value::Dict(_) | Value::None | Value::Tuple(_)) => {}
-                        (t, _) => return Err(format!("refused: BUILD on a {} (only dicts and tensors may carry state)", t.kind())),
+                        (t, _) => return Err(format!("refused: BUILD on a {} (only dicts and tensors may carry state)", t.kind()).into()),
                     }
                 }
                 b'0' => {
@@ -397,14 +398,14 @@ impl Reader<'_> {
                 _ => {
                     return Err(format!(
                         "refused: pickle opcode 0x{op:02x} at byte {at} is not one a checkpoint of tensors needs"
-                    ))
+                    ).into())
                 }
             }
         }
     }
 }
 
-fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
+fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, ReadError> {
     if items.len() % 2 != 0 {
         return Err("malformed pickle: odd number of dict items".into());
     }
@@ -416,7 +417,7 @@ fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {
     Ok(out)
 }
 
-fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Result<(), String> {
+fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Result<(), ReadError> {
     match target {
         Value::Dict(d) => {
             for (k, v) in items {
@@ -427,25 +428,25 @@ fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Result<(), Strin
             }
             Ok(())
         }
-        other => Err(format!("malformed pickle: SETITEM on a {}", other.kind())),
+        other => Err(format!("malformed pickle: SETITEM on a {}", other.kind()).into()),
     }
 }
 
-fn usize_of(v: &Value, what: &str) -> Result<usize, String> {
+fn usize_of(v: &Value, what: &str) -> Result<usize, ReadError> {
     match v {
         Value::Int(i) if *i >= 0 => Ok(*i as usize),
-        _ => Err(format!("malformed tensor: {what} is not a non-negative int")),
+        _ => Err(format!("malformed tensor: {what} is not a non-negative int").into()),
     }
 }
 
-fn usizes(v: &Value, what: &str) -> Result<Vec<usize>, String> {
+fn usizes(v: &Value, what: &str) -> Result<Vec<usize>, ReadError> {
     match v {
         Value::Tuple(t) | Value::List(t) => t.iter().map(|x| usize_of(x, what)).collect(),
-        _ => Err(format!("malformed tensor: {what} is not a tuple")),
+        _ => Err(format!("malformed tensor: {what} is not a tuple").into()),
     }
 }
 
-fn persistent_storage(pid: Value) -> Result<StorageRef, String> {
+fn persistent_storage(pid: Value) -> Result<StorageRef, ReadError> {
     let Value::Tuple(t) = pid else { return Err("refused: a persistent id that is not a storage tuple".into()) };
     match t.as_slice() {
         [Value::Str(tag), Value::Global(Global::Storage(dtype)), Value::Str(key), Value::Str(_location), numel] if tag == "storage" => {
@@ -455,7 +456,7 @@ fn persistent_storage(pid: Value) -> Result<StorageRef, String> {
     }
 }
 
-fn reduce(func: Value, args: Value) -> Result<Value, String> {
+fn reduce(func: Value, args: Value) -> Result<Value, ReadError> {
     let Value::Tuple(args) = args else { return Err("malformed pickle: REDUCE arguments are not a tuple".into()) };
     match func {
         Value::Global(Global::OrderedDict) => match args.as_slice() {
@@ -494,7 +495,7 @@ fn reduce(func: Value, args: Value) -> Result<Value, String> {
             _ => Err("malformed pickle: _rebuild_parameter without a tensor".into()),
         },
         Value::Global(Global::Storage(_)) => Err("refused: calling a storage type".into()),
-        other => Err(format!("refused: REDUCE on a {}", other.kind())),
+        other => Err(format!("refused: REDUCE on a {}", other.kind()).into()),
     }
 }
 
@@ -527,20 +528,20 @@ mod tests {
     fn code_execution_is_refused() {
         // pickle.dumps(os.system-reduction, protocol=2): c posix\nsystem\n ... R
         let data: &[u8] = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.";
-        let e = load(data).unwrap_err();
+        let e = load(data).unwrap_err().0;
         assert!(e.starts_with("refused: the pickle references `posix.system`"), "{e}");
         // builtins via STACK_GLOBAL (protocol 4)
         let data: &[u8] = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
-        assert!(load(data).unwrap_err().contains("`builtins.eval`"));
+        assert!(load(data).unwrap_err().0.contains("`builtins.eval`"));
         // INST / OBJ opcodes are never needed
         let data: &[u8] = b"(ios\nsystem\nS'true'\n.";
-        assert!(load(data).unwrap_err().contains("opcode 0x69"));
+        assert!(load(data).unwrap_err().0.contains("opcode 0x69"));
     }
 
     #[test]
     fn truncated_and_malformed() {
-        assert_eq!(load(b"\x80\x02X\x05\x00\x00\x00ab").unwrap_err(), "the pickle ends early");
-        assert!(load(b"\x80\x02s.").unwrap_err().contains("stack underflow"));
+        assert_eq!(load(b"\x80\x02X\x05\x00\x00\x00ab").unwrap_err().0, "the pickle ends early");
+        assert!(load(b"\x80\x02s.").unwrap_err().0.contains("stack underflow"));
     }
 
     /// Nesting by every container opcode: lists (APPEND, APPENDS), tuples
@@ -571,18 +572,18 @@ mod tests {
         for (open, close) in cases {
             let max = MAX_DEPTH as usize;
             assert!(load(&nest(max, open, close)).is_ok(), "{open:?} {close:?} at the limit");
-            let e = load(&nest(max + 1, open, close)).unwrap_err();
+            let e = load(&nest(max + 1, open, close)).unwrap_err().0;
             assert!(e.contains("more than 1000 deep"), "{open:?} {close:?}: {e}");
-            assert!(load(&nest(100_000, open, close)).unwrap_err().contains("deep"));
+            assert!(load(&nest(100_000, open, close)).unwrap_err().0.contains("deep"));
         }
         // A memoised deep value stays deep when fetched again (q / h), and DUP too.
         let mut p = nest(MAX_DEPTH as usize, b"]", b"a");
         p.pop();
         p.extend_from_slice(b"q\x00]h\x00a.");
-        assert!(load(&p).unwrap_err().contains("deep"));
+        assert!(load(&p).unwrap_err().0.contains("deep"));
         let mut p = nest(MAX_DEPTH as usize, b"]", b"a");
         p.pop();
         p.extend_from_slice(b"2a.");
-        assert!(load(&p).unwrap_err().contains("deep"));
+        assert!(load(&p).unwrap_err().0.contains("deep"));
     }
 }

@@ -2,6 +2,7 @@
 //! in `ARCHIVE/data.pkl` is read with [`crate::pickle`] and tensors are
 //! copied out of `ARCHIVE/data/KEY`, converted to f32 (floats) or i64 (ints).
 
+use crate::ReadError;
 use crate::pickle::{self, Dtype, TensorRef, Value};
 use mixco_model::checkpoint::HostTensor;
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ pub struct TorchFile {
 }
 
 /// Reads a `torch.save` file from memory. Errors are sentences without the file name.
-pub fn read(bytes: &[u8]) -> Result<TorchFile, String> {
+pub fn read(bytes: &[u8]) -> Result<TorchFile, ReadError> {
     if bytes.len() > 2 && bytes[0] == 0x80 && bytes[1] == 0x02 {
         return Err("this is PyTorch's legacy (pre-1.6, non-zip) format, which mixco does not read; \
                     re-save it with `torch.save(torch.load(f, weights_only=True), g)` in a recent PyTorch"
@@ -31,26 +32,26 @@ pub fn read(bytes: &[u8]) -> Result<TorchFile, String> {
         .clone();
     let prefix = pkl.trim_end_matches("data.pkl").to_string();
     let file_len = bytes.len() as u64;
-    let mut read_entry = |name: &str| -> Result<Vec<u8>, String> {
+    let mut read_entry = |name: &str| -> Result<Vec<u8>, ReadError> {
         let f = zip.by_name(name).map_err(|e| format!("zip entry {name}: {e}"))?;
         let (size, packed) = (f.size(), f.compressed_size());
         // The sizes are untrusted header fields: nothing is allocated from
         // them that the file itself could not hold (deflate expands at most
         // 1032:1; torch.save stores entries uncompressed).
         if packed > file_len || size > packed.saturating_mul(1032) {
-            return Err(format!("zip entry {name} declares {size} bytes ({packed} compressed) in a file of {file_len} bytes"));
+            return Err(format!("zip entry {name} declares {size} bytes ({packed} compressed) in a file of {file_len} bytes").into());
         }
         let mut out = Vec::with_capacity(size.min(file_len) as usize);
         f.take(size).read_to_end(&mut out).map_err(|e| format!("zip entry {name}: {e}"))?;
         if out.len() as u64 != size {
-            return Err(format!("zip entry {name} holds {} bytes, not the {size} its header declares", out.len()));
+            return Err(format!("zip entry {name} holds {} bytes, not the {size} its header declares", out.len()).into());
         }
         Ok(out)
     };
     if names.contains(&format!("{prefix}byteorder")) {
         let order = read_entry(&format!("{prefix}byteorder"))?;
         if order != b"little" {
-            return Err(format!("the tensors are stored {}-endian; only little-endian files are read", String::from_utf8_lossy(&order)));
+            return Err(format!("the tensors are stored {}-endian; only little-endian files are read", String::from_utf8_lossy(&order)).into());
         }
     }
     let root = pickle::load(&read_entry(&pkl)?)?;
@@ -65,12 +66,12 @@ pub fn read(bytes: &[u8]) -> Result<TorchFile, String> {
 
 impl TorchFile {
     /// Copies a tensor out of its storage (any strides), as f32 or i64.
-    pub fn tensor(&self, t: &TensorRef) -> Result<HostTensor, String> {
+    pub fn tensor(&self, t: &TensorRef) -> Result<HostTensor, ReadError> {
         let s = &t.storage;
         let raw = self.storages.get(&s.key).ok_or_else(|| format!("storage {} is missing from the archive", s.key))?;
         let size = s.dtype.size();
         if s.numel.checked_mul(size).is_none_or(|bytes| raw.len() < bytes) {
-            return Err(format!("storage {} holds {} bytes, fewer than its {} elements", s.key, raw.len(), s.numel));
+            return Err(format!("storage {} holds {} bytes, fewer than its {} elements", s.key, raw.len(), s.numel).into());
         }
         // Shapes, strides and offsets are untrusted: checked arithmetic, and
         // no view larger than its storage (a checkpoint's never is; zero
@@ -78,12 +79,12 @@ impl TorchFile {
         let past = || format!("a tensor of shape {:?} (strides {:?}) reaches past the end of storage {}", t.shape, t.stride, s.key);
         let numel = t.shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)).ok_or_else(past)?;
         if numel > s.numel {
-            return Err(past());
+            return Err(past().into());
         }
         if numel > 0 {
             let span = t.shape.iter().zip(&t.stride).try_fold(t.offset, |a, (n, st)| (n - 1).checked_mul(*st).and_then(|x| a.checked_add(x)));
             if span.is_none_or(|last| last >= s.numel) {
-                return Err(past());
+                return Err(past().into());
             }
         }
         // Element indices in row-major order of the view.
@@ -151,8 +152,8 @@ mod tests {
 
     #[test]
     fn not_a_checkpoint() {
-        assert!(read(b"hello").unwrap_err().starts_with("not a PyTorch checkpoint"));
-        assert!(read(b"\x80\x02\x8a\x0alegacy").unwrap_err().contains("legacy"));
+        assert!(read(b"hello").unwrap_err().0.starts_with("not a PyTorch checkpoint"));
+        assert!(read(b"\x80\x02\x8a\x0alegacy").unwrap_err().0.contains("legacy"));
     }
 
     /// A stored (uncompressed) zip of `entries`, as torch.save writes it.
@@ -177,7 +178,7 @@ mod tests {
         let mut bad = good.clone();
         let cd = bad.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
         bad[cd + 24..cd + 28].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
-        let e = read(&bad).unwrap_err();
+        let e = read(&bad).unwrap_err().0;
         assert!(e.contains("archive/data.pkl declares 4294967280 bytes"), "{e}");
         // A declared size smaller than the data is cut, and said so.
         let mut short = good.clone();
@@ -192,7 +193,7 @@ mod tests {
         pkl.extend(std::iter::repeat_n(b']', 200_000));
         pkl.extend(std::iter::repeat_n(b'a', 199_999));
         pkl.push(b'.');
-        let e = read(&zip_of(&[("archive/data.pkl", &pkl)])).unwrap_err();
+        let e = read(&zip_of(&[("archive/data.pkl", &pkl)])).unwrap_err().0;
         assert!(e.contains("nests containers more than 1000 deep"), "{e}");
     }
 
@@ -204,7 +205,7 @@ mod tests {
         assert_eq!(file.tensor(&view(vec![2], vec![1], 0)).unwrap().shape, vec![2]);
         // Zero strides over a 2-element storage asking for 2^62 elements:
         // once a capacity overflow / allocation abort.
-        let e = file.tensor(&view(vec![1 << 31, 1 << 31], vec![0, 0], 0)).unwrap_err();
+        let e = file.tensor(&view(vec![1 << 31, 1 << 31], vec![0, 0], 0)).unwrap_err().0;
         assert!(e.contains("reaches past the end of storage 0"), "{e}");
         // A shape whose product overflows, a span that overflows, an offset past the end.
         for (shape, stride, offset) in [(vec![usize::MAX / 2, 3], vec![1, 1], 0), (vec![2], vec![usize::MAX], 0), (vec![1], vec![1], 2)] {
