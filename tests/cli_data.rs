@@ -1,16 +1,9 @@
 //! End-to-end runs of `mixco data` as a user would type them.
 
+mod util;
+use util::{mixco, streams};
 use mixco_testkit::http::{Behaviour, Server};
 use mixco_testkit as kit;
-use std::process::{Command, Output};
-
-fn mixco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixco")).args(args).env_remove("MIXCO_DATA").output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
 
 #[test]
 fn fetch_then_info_from_local_server() {
@@ -27,11 +20,11 @@ fn fetch_then_info_from_local_server() {
     let r = root.path().to_str().unwrap();
     let url = server.url("/c100.tar.gz");
     let o = mixco(&["data", "fetch", "cifar100", "--root", r, "--url", &url, "--md5", &md5]);
-    let (out, err) = text(&o);
+    let (out, err) = streams(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("cifar100: 4 files verified and installed"), "{out}");
     let o = mixco(&["data", "fetch", "cifar100", "--root", r, "--url", &url, "--md5", &md5]);
-    assert!(text(&o).0.contains("already present"));
+    assert!(streams(&o).0.contains("already present"));
 
     let o = mixco(&["data", "info", "cifar100", "--root", r, "--json"]);
     let info: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -39,9 +32,9 @@ fn fetch_then_info_from_local_server() {
     assert_eq!(info["splits"][1]["per_class"][5], 1);
     // Reported, then an exit code: 200 records are not the official 50,000.
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("train.bin: 200 of the official 50000 records; test.bin: 100 of the official 10000 records"), "{}", text(&o).1);
+    assert!(streams(&o).1.contains("train.bin: 200 of the official 50000 records; test.bin: 100 of the official 10000 records"), "{}", streams(&o).1);
     let o = mixco(&["data", "info", "cifar100-coarse", "--root", r, "--cut-data"]);
-    let (out, _) = text(&o);
+    let (out, _) = streams(&o);
     assert!(o.status.success() && out.contains("20 classes") && out.contains("coarse19"), "{out}");
 }
 
@@ -50,7 +43,7 @@ fn bad_input_exits_non_zero_with_the_file_named() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
     let o = mixco(&["data", "info", "cifar10", "--root", r]);
-    let (_, err) = text(&o);
+    let (_, err) = streams(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.starts_with("error: ") && err.contains("cifar-10-batches-bin") && err.contains("mixco data fetch cifar10"), "{err}");
 
@@ -58,22 +51,22 @@ fn bad_input_exits_non_zero_with_the_file_named() {
     kit::write_cifar10(&dir, 2, 2);
     // Readable, but not the official files: reported, then exit 1 (was 0).
     let o = mixco(&["data", "info", "cifar10", "--root", r]);
-    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
-    assert!(text(&o).0.contains("MISMATCH") && text(&o).1.contains("files differ from the official ones"), "{:?}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{:?}", streams(&o));
+    assert!(streams(&o).0.contains("MISMATCH") && streams(&o).1.contains("files differ from the official ones"), "{:?}", streams(&o));
     std::fs::write(dir.join("test_batch.bin"), vec![0u8; 5000]).unwrap();
     let o = mixco(&["data", "info", "cifar10", "--root", r]);
-    let (_, err) = text(&o);
+    let (_, err) = streams(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("test_batch.bin: size 5000 bytes is not a whole number"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
     let o = mixco(&["data", "fetch", "mnist", "--root", r]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("`mnist` cannot be fetched"));
+    assert!(streams(&o).1.contains("`mnist` cannot be fetched"));
 
     let server = Server::start(vec![]);
     let o = mixco(&["data", "fetch", "tinyimagenet", "--root", r, "--url", &server.url("/nope.zip")]);
-    let (_, err) = text(&o);
+    let (_, err) = streams(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("/nope.zip: HTTP 404"), "{err}");
     assert!(!root.path().join("tiny-imagenet-200").exists());
@@ -84,7 +77,7 @@ fn preview_writes_a_png_of_the_synthetic_set() {
     let out = tempfile::tempdir().unwrap();
     let png = out.path().join("grid.png");
     let o = mixco(&["data", "preview", "synthetic", "--synthetic-train", "50", "-c", "16", "-o", png.to_str().unwrap()]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(o.status.success(), "{:?}", streams(&o));
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     // 4 x 4 grid of 32 px images with 1 px gaps.
@@ -93,14 +86,14 @@ fn preview_writes_a_png_of_the_synthetic_set() {
 
 #[test]
 fn doctor_finds_onnx_runtime_or_names_the_variable() {
-    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).arg("doctor").env_remove("MIXCO_ORT_LIB").output().unwrap();
-    let (out, err) = text(&o);
+    let o = util::command().arg("doctor").env_remove("MIXCO_ORT_LIB").output().unwrap();
+    let (out, err) = streams(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("ONNX Runtime: ") && out.contains("libonnxruntime.so"), "{out}");
     assert!(out.contains("ORT Build Info"), "{out}");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).arg("doctor").env("MIXCO_ORT_LIB", "/nonexistent/libonnxruntime.so").output().unwrap();
-    let (out, err) = text(&o);
+    let o = util::command().arg("doctor").env("MIXCO_ORT_LIB", "/nonexistent/libonnxruntime.so").output().unwrap();
+    let (out, err) = streams(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(out.contains("/nonexistent/libonnxruntime.so: ONNX Runtime library does not exist (from $MIXCO_ORT_LIB); set MIXCO_ORT_LIB"), "{out}{err}");
 }

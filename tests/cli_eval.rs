@@ -1,15 +1,8 @@
 //! `mixco eval` end to end on a tiny trained encoder, and its failure paths.
 #![cfg(feature = "train")]
 
-use std::process::{Command, Output};
-
-fn mixco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixco")).args(args).env_remove("MIXCO_DATA").output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+mod util;
+use util::{mixco, text};
 
 const DATA: [&str; 6] = ["--dataset", "synthetic", "--synthetic-train", "200", "--synthetic-test", "100"];
 

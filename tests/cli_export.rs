@@ -2,19 +2,13 @@
 //! architecture and stem, with and without head, metadata, bad checkpoints.
 #![cfg(feature = "train")]
 
+mod util;
+use util::{mixco, text};
 use mixco_export::proto::ModelProto;
 use mixco_model::Checkpoint;
 use prost::Message;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn mixco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixco")).args(args).env_remove("MIXCO_DATA").output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use std::process::Command;
 
 /// A checkpoint after two SGD steps (so batch-norm statistics are not trivial).
 fn checkpoint(dir: &Path, arch: &str, stem: &str) -> PathBuf {

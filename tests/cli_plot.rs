@@ -1,6 +1,7 @@
 //! `mixco plot`: training logs to a PNG, and clear errors for bad logs.
 
-use std::process::Command;
+mod util;
+use util::mixco;
 
 #[test]
 fn plot_draws_logs_and_names_bad_lines() {
@@ -15,13 +16,13 @@ fn plot_draws_logs_and_names_bad_lines() {
     )
     .unwrap();
     let png = dir.path().join("c.png");
-    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).args(["plot", run.to_str().unwrap(), "-o", png.to_str().unwrap()]).output().unwrap();
+    let o = mixco(&["plot", run.to_str().unwrap(), "-o", png.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
 
     std::fs::write(run.join("log.jsonl"), "{\"epoch\":0}\nnot json\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_mixco")).args(["plot", run.to_str().unwrap(), "-o", dir.path().join("d.png").to_str().unwrap()]).output().unwrap();
+    let o = mixco(&["plot", run.to_str().unwrap(), "-o", dir.path().join("d.png").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("log.jsonl: line 2: not a log line"), "{e}");

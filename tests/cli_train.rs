@@ -1,15 +1,8 @@
 //! End-to-end runs of `mixco train` and `mixco bench train`.
 #![cfg(feature = "train")]
 
-use std::process::{Command, Output};
-
-fn mixco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixco")).args(args).env_remove("MIXCO_DATA").output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+mod util;
+use util::{mixco, text};
 
 const TINY: &[&str] = &[
     "train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--arch", "resnet10",
@@ -102,7 +95,7 @@ fn bench_train_reports_ceiling_and_full_steps() {
 /// `marker`, with the stderr lines read so far and a reader of the rest.
 fn start_until(args: &[&str], marker: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mixco"))
+    let mut child = util::command()
         .args(args)
         .env_remove("MIXCO_DATA")
         .stdout(std::process::Stdio::null())

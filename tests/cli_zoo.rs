@@ -4,13 +4,13 @@
 use mixco_testkit::http::{Behaviour, Server};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod util;
 
 fn mixco(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixco"))
+    util::command()
         .args(args)
-        .env_remove("MIXCO_DATA")
-        .env_remove("MIXCO_ZOO_MANIFEST")
         .env("MIXCO_CACHE", cache)
         .env("MIXCO_STALL_TIMEOUT", "5")
         .output()
@@ -119,7 +119,7 @@ fn pull_verify_path_and_zoo_names() {
 
     // Offline now: zoo:NAME resolves from the cache (env var manifest).
     let onnx = dir.path().join("tiny.onnx");
-    let o = Command::new(env!("CARGO_BIN_EXE_mixco"))
+    let o = util::command()
         .args(["export", "--onnx", "zoo:tiny", "-o", onnx.to_str().unwrap()])
         .env("MIXCO_CACHE", &cache)
         .env("MIXCO_ZOO_MANIFEST", m)
