@@ -7,11 +7,11 @@
 //! interrupted transfer resumes where it stopped.
 
 use crate::catalog::{DatasetSpec, KnownDataset};
+use crate::download::{download, DownloadOptions};
 use crate::fsutil::{md5_file, sha256_file, Staging};
 use crate::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use indicatif::ProgressBar;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -156,138 +156,4 @@ fn spinner(visible: bool, msg: String) -> ProgressBar {
     let pb = ProgressBar::new_spinner().with_message(msg);
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
-}
-
-/// Downloads `url` to `dest`, resuming from `dest.part` when a previous
-/// transfer was cut off. `dest` appears only once the body is complete.
-/// How a download behaves.
-#[derive(Clone, Debug)]
-pub struct DownloadOptions {
-    /// Checked against what the server announces, and shown by the progress bar.
-    pub expected_size: Option<u64>,
-    pub progress: bool,
-    /// Give up when no byte arrives for this long (`MIXCO_STALL_TIMEOUT`
-    /// seconds, default 60).
-    pub stall_timeout: Duration,
-}
-
-impl Default for DownloadOptions {
-    fn default() -> DownloadOptions {
-        let secs = std::env::var("MIXCO_STALL_TIMEOUT").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0);
-        DownloadOptions { expected_size: None, progress: true, stall_timeout: Duration::from_secs_f64(secs.unwrap_or(60.0)) }
-    }
-}
-
-pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<()> {
-    let (expected_size, progress, stall) = (opts.expected_size, opts.progress, opts.stall_timeout);
-    let fail = |problem: String| Error::Download { url: url.to_string(), problem };
-    if let Some(dir) = dest.parent() {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let part = PathBuf::from(format!("{}.part", dest.display()));
-    let offset = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(stall.min(Duration::from_secs(30))))
-        .timeout_recv_response(Some(stall))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.get(url);
-    if offset > 0 {
-        req = req.header("Range", format!("bytes={offset}-"));
-    }
-    let resp = req.call().map_err(|e| fail(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let length = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let start = match status {
-        200 => 0,
-        206 => {
-            let range = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let first = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
-            if first != Some(offset) {
-                return Err(fail(format!("server resumed at `{range}`, asked for byte {offset}")));
-            }
-            offset
-        }
-        416 if offset > 0 => {
-            // The part file already holds the whole body.
-            fs::rename(&part, dest).map_err(|e| Error::io(dest, e))?;
-            return Ok(());
-        }
-        s => return Err(fail(format!("HTTP {s}"))),
-    };
-    let total = length.map(|l| l + start).or(expected_size);
-
-    let mut file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(start > 0)
-        .truncate(start == 0)
-        .open(&part)
-        .map_err(|e| Error::io(&part, e))?;
-    let pb = if progress { ProgressBar::new(total.unwrap_or(0)) } else { ProgressBar::hidden() };
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    pb.set_message(dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    pb.set_position(start);
-
-    // Reads happen on a helper thread so that a server which goes silent
-    // mid-body is noticed (ureq has no per-read timeout).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    let mut reader = resp.into_body().into_reader();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let chunk = match reader.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => Ok(buf[..n].to_vec()),
-                Err(e) => Err(e),
-            };
-            let stop = chunk.is_err();
-            if tx.send(chunk).is_err() || stop {
-                return;
-            }
-        }
-    });
-    let mut have = start;
-    loop {
-        let chunk = match rx.recv_timeout(stall) {
-            Ok(Ok(c)) => c,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            Ok(Err(e)) => {
-                pb.abandon();
-                return Err(fail(format!(
-                    "transfer broke off after {have} bytes ({e}); run the same command again to resume"
-                )));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                pb.abandon();
-                return Err(fail(format!(
-                    "the server sent nothing for {:.1} s (stalled after {have} bytes); run the same command again to resume",
-                    stall.as_secs_f64()
-                )));
-            }
-        };
-        file.write_all(&chunk).map_err(|e| Error::io(&part, e))?;
-        have += chunk.len() as u64;
-        pb.set_position(have);
-    }
-    file.sync_all().map_err(|e| Error::io(&part, e))?;
-    pb.finish_and_clear();
-    if let Some(t) = total {
-        if have != t {
-            return Err(fail(format!(
-                "transfer ended after {have} of {t} bytes; run the same command again to resume"
-            )));
-        }
-    }
-    fs::rename(&part, dest).map_err(|e| Error::io(dest, e))
 }

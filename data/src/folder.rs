@@ -4,40 +4,10 @@
 //! is held out as the test split. Images are resized so that the shorter side
 //! is `size` (bilinear), then centre-cropped to `size` x `size`.
 
-use crate::tiny_imagenet::decode_all;
+use crate::decode::{decode_all, decode_resized};
 use crate::{Error, Result, Splits};
-use image::imageops::FilterType;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// `rgb` interleaved (HWC) -> `out` planar (CHW), for `pixels` pixels.
-pub fn interleaved_to_planar(rgb: &[u8], pixels: usize, out: &mut [u8]) {
-    let (r, rest) = out.split_at_mut(pixels);
-    let (g, b) = rest.split_at_mut(pixels);
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        r[i] = px[0];
-        g[i] = px[1];
-        b[i] = px[2];
-    }
-}
-
-/// Decodes any supported image and brings it to `size` x `size` planar RGB.
-pub fn decode_resized(path: &Path, bytes: &[u8], size: u32, out: &mut [u8]) -> Result<()> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-        .to_rgb8();
-    let (w, h) = img.dimensions();
-    let img = if (w, h) == (size, size) {
-        img
-    } else {
-        let scale = size as f64 / w.min(h) as f64;
-        let (nw, nh) = (((w as f64 * scale).round() as u32).max(size), ((h as f64 * scale).round() as u32).max(size));
-        let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
-        image::imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
-    };
-    interleaved_to_planar(img.as_raw(), (size * size) as usize, out);
-    Ok(())
-}
 
 fn is_image(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);

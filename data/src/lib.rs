@@ -15,6 +15,8 @@
 pub mod archive;
 pub mod catalog;
 pub mod cifar;
+pub mod decode;
+pub mod download;
 mod error;
 pub mod fetch;
 pub mod folder;

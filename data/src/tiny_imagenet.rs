@@ -4,8 +4,8 @@
 
 use crate::catalog::KnownDataset;
 use crate::fsutil::read_text;
-use crate::{Error, ImageSet, Result, Splits};
-use rayon::prelude::*;
+use crate::decode::{decode_all, decode_rgb_planar};
+use crate::{Error, Result, Splits};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,38 +24,6 @@ fn missing(path: PathBuf, what: &str, dir: &Path) -> Error {
         dataset: KnownDataset::TinyImageNet.name().into(),
         root: dir.parent().unwrap_or(Path::new(".")).into(),
     }
-}
-
-/// Decodes one JPEG (grayscale and CMYK included) into planar RGB bytes of
-/// `size` x `size`, which it must already have.
-pub fn decode_rgb_planar(path: &Path, bytes: &[u8], size: usize, out: &mut [u8]) -> Result<()> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
-    if img.width() as usize != size || img.height() as usize != size {
-        return Err(Error::format(
-            path,
-            format!("image is {}x{}, expected {size}x{size}", img.width(), img.height()),
-        ));
-    }
-    crate::folder::interleaved_to_planar(img.to_rgb8().as_raw(), size * size, out);
-    Ok(())
-}
-
-/// Reads and decodes `files` in parallel into one image set.
-pub(crate) fn decode_all(
-    files: Vec<(PathBuf, u32)>,
-    size: usize,
-    classes: Arc<Vec<String>>,
-    decode: impl Fn(&Path, &[u8], &mut [u8]) -> Result<()> + Sync,
-) -> Result<ImageSet> {
-    let n = 3 * size * size;
-    let mut pixels = vec![0u8; files.len() * n];
-    pixels.par_chunks_mut(n).zip(files.par_iter()).try_for_each(|(out, (path, _))| {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        decode(path, &bytes, out)
-    })?;
-    let labels = files.iter().map(|(_, l)| *l).collect();
-    Ok(ImageSet { pixels, labels, height: size, width: size, classes })
 }
 
 fn list_jpegs(dir: &Path) -> Result<Vec<PathBuf>> {

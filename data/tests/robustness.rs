@@ -28,7 +28,7 @@ fn cifar_batches() {
 fn tiny_imagenet_jpegs() {
     for (valid, seed) in [(kit::jpeg_rgb(64, 3), 3), (kit::jpeg_gray(64, 4), 4)] {
         let mut out = vec![0u8; 3 * 64 * 64];
-        check_no_panic("jpeg", &valid, budget(1500), seed, |b| mixco_data::tiny_imagenet::decode_rgb_planar(Path::new("x.JPEG"), b, 64, &mut out));
+        check_no_panic("jpeg", &valid, budget(1500), seed, |b| mixco_data::decode::decode_rgb_planar(Path::new("x.JPEG"), b, 64, &mut out));
     }
 }
 

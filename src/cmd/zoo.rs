@@ -1,6 +1,6 @@
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use mixco_data::fetch::DownloadOptions;
+use mixco_data::download::DownloadOptions;
 use mixco_model::{Depth, Stem};
 use mixco_zoo::import::{import_file, ImportOptions};
 use mixco_zoo::{FileKind, FileStatus, Zoo};

@@ -4,7 +4,7 @@
 
 use crate::manifest::{File, FileKind, Manifest, Model};
 use crate::Error;
-use mixco_data::fetch::{download, DownloadOptions};
+use mixco_data::download::{download, DownloadOptions};
 use mixco_data::fsutil::sha256_file;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `Zoo::pull` against a real HTTP server on 127.0.0.1.
 
-use mixco_data::fetch::DownloadOptions;
+use mixco_data::download::DownloadOptions;
 use mixco_testkit::http::{Behaviour, Server};
 use mixco_zoo::{FileKind, FileStatus, Zoo};
 use sha2::Digest;
