@@ -1,6 +1,6 @@
 use crate::proto::*;
-use mixco_model::arch::{ConvBn, BN_EPS};
-use mixco_model::{Checkpoint, CheckpointError};
+use mixco_model::arch::{Backbone, ConvBn, BN_EPS};
+use mixco_model::{Checkpoint, CheckpointError, HeadSpec, ModelConfig};
 use prost::Message;
 use std::path::Path;
 
@@ -141,76 +141,16 @@ pub fn export(ck: &Checkpoint, path: &Path, sha256: &str, opts: &ExportOptions) 
     ck.check_tensors(path, &specs)?;
 
     let mut b = Builder { ck, nodes: Vec::new(), init: Vec::new() };
-    let mean = b.constant("normalize.mean", &[1, 3, 1, 1], &cfg.mean);
-    let std = b.constant("normalize.std", &[1, 3, 1, 1], &cfg.std);
-    let x = b.node("Sub", "normalize.sub", &["images", &mean], vec![]);
-    let mut x = b.node("Div", "normalize.div", &[&x, &std], vec![]);
-    x = b.conv_bn(&arch.stem, &x);
-    x = b.node("Relu", "relu", &[&x], vec![]);
-    if arch.max_pool {
-        x = b.node("MaxPool", "maxpool", &[&x], vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), ints("pads", &[1, 1, 1, 1])]);
-    }
-    for block in &arch.blocks {
-        let shortcut = match &block.downsample {
-            Some(d) => b.conv_bn(d, &x),
-            None => x.clone(),
-        };
-        let mut y = x.clone();
-        for (i, cb) in block.convs.iter().enumerate() {
-            y = b.conv_bn(cb, &y);
-            if i + 1 < block.convs.len() {
-                y = b.node("Relu", &format!("{}.relu{}", block.name, i + 1), &[&y], vec![]);
-            }
-        }
-        let sum = b.node("Add", &format!("{}.add", block.name), &[&y, &shortcut], vec![]);
-        x = b.node("Relu", &format!("{}.relu", block.name), &[&sum], vec![]);
-    }
-    let pooled = b.node("GlobalAveragePool", "avgpool", &[&x], vec![]);
-    b.nodes.push(NodeProto {
-        input: vec![pooled],
-        output: vec!["features".into()],
-        name: "flatten".into(),
-        op_type: "Flatten".into(),
-        attribute: vec![int("axis", 1)],
-    });
+    let x = b.normalise(&cfg);
+    let pooled = b.backbone(&arch, x);
+    b.nodes.push(NodeProto { input: vec![pooled], output: vec!["features".into()], name: "flatten".into(), op_type: "Flatten".into(), attribute: vec![int("axis", 1)] });
     let mut outputs = vec![("features".to_string(), arch.feature_dim)];
     if opts.head {
-        let h = &cfg.head;
-        let w0 = b.constant("head.0.weight", &[h.hidden as i64, h.in_dim as i64], ck.tensors["head.0.weight"].as_f32().unwrap());
-        let b0 = b.constant("head.0.bias", &[h.hidden as i64], ck.tensors["head.0.bias"].as_f32().unwrap());
-        let w2 = b.constant("head.2.weight", &[h.out_dim as i64, h.hidden as i64], ck.tensors["head.2.weight"].as_f32().unwrap());
-        let b2 = b.constant("head.2.bias", &[h.out_dim as i64], ck.tensors["head.2.bias"].as_f32().unwrap());
-        let y = b.node("Gemm", "head.0", &["features", &w0, &b0], vec![int("transB", 1)]);
-        let y = b.node("Relu", "head.1", &[&y], vec![]);
-        b.nodes.push(NodeProto {
-            input: vec![y, w2, b2],
-            output: vec!["projection".into()],
-            name: "head.2".into(),
-            op_type: "Gemm".into(),
-            attribute: vec![int("transB", 1)],
-        });
-        outputs.push(("projection".to_string(), h.out_dim));
+        b.head(&cfg.head);
+        outputs.push(("projection".to_string(), cfg.head.out_dim));
     }
-
+    let metadata = metadata(ck, &cfg, arch.feature_dim, &outputs, sha256);
     let s = cfg.input_size as i64;
-    let mut meta = std::collections::BTreeMap::new();
-    cfg.write_fields(&mut meta);
-    for (k, v) in [
-        ("format", FORMAT.to_string()),
-        ("mixco_version", env!("CARGO_PKG_VERSION").into()),
-        ("input_range", "[0, 1]".into()),
-        ("feature_dim", arch.feature_dim.to_string()),
-        ("outputs", outputs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(",")),
-        ("source_sha256", sha256.to_string()),
-    ] {
-        meta.insert(k.to_string(), v);
-    }
-    for k in ["dataset", "dataset_sha256", "epoch", "seed"] {
-        if let Some(v) = ck.metadata.get(k) {
-            meta.insert(k.to_string(), v.clone());
-        }
-    }
-    let metadata: Vec<(String, String)> = meta.into_iter().collect();
     let graph = GraphProto {
         node: b.nodes,
         name: format!("mixco-{}", cfg.arch.name()),
@@ -228,4 +168,75 @@ pub fn export(ck: &Checkpoint, path: &Path, sha256: &str, opts: &ExportOptions) 
         metadata_props: metadata.iter().map(|(k, v)| StringStringEntryProto { key: k.clone(), value: v.clone() }).collect(),
     };
     Ok(Exported { bytes: model.encode_to_vec(), input_size: cfg.input_size, outputs, metadata })
+}
+
+impl Builder<'_> {
+    /// `images` normalised with the checkpoint's mean and std.
+    fn normalise(&mut self, cfg: &ModelConfig) -> String {
+        let mean = self.constant("normalize.mean", &[1, 3, 1, 1], &cfg.mean);
+        let std = self.constant("normalize.std", &[1, 3, 1, 1], &cfg.std);
+        let x = self.node("Sub", "normalize.sub", &["images", &mean], vec![]);
+        self.node("Div", "normalize.div", &[&x, &std], vec![])
+    }
+
+    /// The stem, the residual blocks and global average pooling, from `x`.
+    fn backbone(&mut self, arch: &Backbone, x: String) -> String {
+        let mut x = self.conv_bn(&arch.stem, &x);
+        x = self.node("Relu", "relu", &[&x], vec![]);
+        if arch.max_pool {
+            x = self.node("MaxPool", "maxpool", &[&x], vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), ints("pads", &[1, 1, 1, 1])]);
+        }
+        for block in &arch.blocks {
+            let shortcut = match &block.downsample {
+                Some(d) => self.conv_bn(d, &x),
+                None => x.clone(),
+            };
+            let mut y = x.clone();
+            for (i, cb) in block.convs.iter().enumerate() {
+                y = self.conv_bn(cb, &y);
+                if i + 1 < block.convs.len() {
+                    y = self.node("Relu", &format!("{}.relu{}", block.name, i + 1), &[&y], vec![]);
+                }
+            }
+            let sum = self.node("Add", &format!("{}.add", block.name), &[&y, &shortcut], vec![]);
+            x = self.node("Relu", &format!("{}.relu", block.name), &[&sum], vec![]);
+        }
+        self.node("GlobalAveragePool", "avgpool", &[&x], vec![])
+    }
+
+    /// The projection head on `features`, output `projection`.
+    fn head(&mut self, h: &HeadSpec) {
+        let t = |name: &str| self.ck.tensors[name].as_f32().unwrap();
+        let (w0, b0, w2, b2) = (t("head.0.weight"), t("head.0.bias"), t("head.2.weight"), t("head.2.bias"));
+        let w0 = self.constant("head.0.weight", &[h.hidden as i64, h.in_dim as i64], w0);
+        let b0 = self.constant("head.0.bias", &[h.hidden as i64], b0);
+        let w2 = self.constant("head.2.weight", &[h.out_dim as i64, h.hidden as i64], w2);
+        let b2 = self.constant("head.2.bias", &[h.out_dim as i64], b2);
+        let y = self.node("Gemm", "head.0", &["features", &w0, &b0], vec![int("transB", 1)]);
+        let y = self.node("Relu", "head.1", &[&y], vec![]);
+        self.nodes.push(NodeProto { input: vec![y, w2, b2], output: vec!["projection".into()], name: "head.2".into(), op_type: "Gemm".into(), attribute: vec![int("transB", 1)] });
+    }
+}
+
+/// `metadata_props`: the model's fields (written by `ModelConfig`, as in
+/// checkpoints), what the graph takes and gives, and where it came from.
+fn metadata(ck: &Checkpoint, cfg: &ModelConfig, feature_dim: usize, outputs: &[(String, usize)], sha256: &str) -> Vec<(String, String)> {
+    let mut meta = std::collections::BTreeMap::new();
+    cfg.write_fields(&mut meta);
+    for (k, v) in [
+        ("format", FORMAT.to_string()),
+        ("mixco_version", env!("CARGO_PKG_VERSION").into()),
+        ("input_range", "[0, 1]".into()),
+        ("feature_dim", feature_dim.to_string()),
+        ("outputs", outputs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(",")),
+        ("source_sha256", sha256.to_string()),
+    ] {
+        meta.insert(k.to_string(), v);
+    }
+    for k in ["dataset", "dataset_sha256", "epoch", "seed"] {
+        if let Some(v) = ck.metadata.get(k) {
+            meta.insert(k.to_string(), v.clone());
+        }
+    }
+    meta.into_iter().collect()
 }

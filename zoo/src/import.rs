@@ -48,42 +48,13 @@ pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported, Error>
 
 pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<Imported, Error> {
     let fail = |problem: ReadError| Error::Import { path: path.into(), problem };
-    let fail_with = |problem: String| fail(ReadError(problem));
-    let file = torch_file::read(bytes).map_err(fail)?;
-    let (state, outer) = state_dict(&file.root).map_err(fail)?;
-
-    let mut tensors = Vec::new();
-    let mut dropped: Vec<(String, String)> = outer.into_iter().map(|k| (k, "not a tensor of the model".to_string())).collect();
-    for (k, v) in state {
-        match v {
-            Value::Tensor(t) => tensors.push((k.clone(), file.tensor(t).map_err(|e| fail_with(format!("tensor `{k}`: {e}")))?)),
-            other => dropped.push((k.clone(), format!("not a tensor ({other:?})"))),
-        }
-    }
+    let (tensors, mut dropped) = read_tensors(bytes).map_err(fail)?;
     let moco = tensors.iter().any(|(k, _)| k.trim_start_matches("module.").starts_with("encoder_q."));
     let layout = if moco { "moco" } else { "torchvision" };
-
     let mut ours: BTreeMap<String, HostTensor> = BTreeMap::new();
     let mut mapped = Vec::new();
     for (key, t) in tensors {
-        let k = key.strip_prefix("module.").unwrap_or(&key);
-        let target = if moco {
-            match k.strip_prefix("encoder_q.") {
-                Some(rest) => Ok(match rest.strip_prefix("fc.") {
-                    Some(h) if h.starts_with("0.") || h.starts_with("2.") => format!("head.{h}"),
-                    Some(_) => return Err(fail_with(format!("`{key}`: a single-layer fc head (MoCo v1) is not a MixCo/MoCo-v2 MLP head; import a torchvision state dict of the backbone instead"))),
-                    None => rest.to_string(),
-                }),
-                None if k.starts_with("encoder_k.") => Err("key (momentum) encoder"),
-                None if k == "queue" || k == "queue_ptr" => Err("MoCo queue"),
-                None => Err("not part of the query encoder"),
-            }
-        } else if k.starts_with("fc.") {
-            Err("classifier (fc)")
-        } else {
-            Ok(k.to_string())
-        };
-        match target {
+        match our_name(&key, moco).map_err(fail)? {
             Ok(name) => {
                 mapped.push((key.clone(), name.clone()));
                 ours.insert(name, t);
@@ -91,34 +62,10 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
             Err(why) => dropped.push((key.clone(), why.to_string())),
         }
     }
-
     let arch = infer_arch(&ours, opts).map_err(fail)?;
-    let specs = arch.backbone();
-    let feat = specs.feature_dim;
-    let known: std::collections::HashSet<String> = specs.tensors().into_iter().map(|t| t.name).collect();
-    let head = match (ours.get("head.0.weight"), ours.get("head.2.weight")) {
-        (Some(a), Some(b)) if a.shape.len() == 2 && b.shape.len() == 2 => HeadSpec { in_dim: feat, hidden: a.shape[0], out_dim: b.shape[0] },
-        _ => HeadSpec { in_dim: feat, hidden: 0, out_dim: 0 },
-    };
-    // Tensors that are neither backbone nor head would be silently ignored downstream: drop them here, visibly.
-    let extra: Vec<String> = ours.keys().filter(|k| !known.contains(*k) && !(head.out_dim > 0 && k.starts_with("head."))).cloned().collect();
-    for k in extra {
-        ours.remove(&k);
-        if let Some(pos) = mapped.iter().position(|(_, to)| *to == k) {
-            let (from, _) = mapped.remove(pos);
-            dropped.push((from, format!("no `{k}` in {}", arch.name())));
-        }
-    }
-    let imagenet = arch.stem == Stem::Imagenet;
-    let config = ModelConfig {
-        arch,
-        head,
-        method: opts.method.clone().unwrap_or_else(|| if moco { "moco-v2".into() } else { "imported".into() }),
-        mixco: opts.mixco,
-        input_size: opts.input_size.unwrap_or(if imagenet { 224 } else { 32 }),
-        mean: opts.mean.unwrap_or(if imagenet { IMAGENET_MEAN } else { CIFAR_MEAN }),
-        std: opts.std.unwrap_or(if imagenet { IMAGENET_STD } else { CIFAR_STD }),
-    };
+    let head = head_of(&ours, arch.backbone().feature_dim);
+    drop_extra(&mut ours, &arch, &head, &mut mapped, &mut dropped);
+    let config = config_for(arch, head, moco, opts);
     let mut specs = config.arch.backbone().tensors();
     if head.out_dim > 0 {
         specs.extend(head.tensors("head."));
@@ -132,6 +79,80 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     checkpoint.metadata.insert("source_sha256".into(), mixco_data::fsutil::sha256_hex(bytes));
     checkpoint.metadata.insert("mixco_version".into(), env!("CARGO_PKG_VERSION").into());
     Ok(Imported { checkpoint, config, layout, mapped, dropped })
+}
+
+/// The state dict's tensors, and what was left out of it (with why).
+fn read_tensors(bytes: &[u8]) -> Result<(Vec<(String, HostTensor)>, Vec<(String, String)>), ReadError> {
+    let file = torch_file::read(bytes)?;
+    let (state, outer) = state_dict(&file.root)?;
+    let mut tensors = Vec::new();
+    let mut dropped: Vec<(String, String)> = outer.into_iter().map(|k| (k, "not a tensor of the model".to_string())).collect();
+    for (k, v) in state {
+        match v {
+            Value::Tensor(t) => tensors.push((k.clone(), file.tensor(t).map_err(|e| ReadError(format!("tensor `{k}`: {e}")))?)),
+            other => dropped.push((k.clone(), format!("not a tensor ({other:?})"))),
+        }
+    }
+    Ok((tensors, dropped))
+}
+
+/// Our name for a publisher's tensor, or why it is left out.
+fn our_name(key: &str, moco: bool) -> Result<Result<String, &'static str>, ReadError> {
+    let k = key.strip_prefix("module.").unwrap_or(key);
+    if !moco {
+        return Ok(if k.starts_with("fc.") { Err("classifier (fc)") } else { Ok(k.to_string()) });
+    }
+    Ok(match k.strip_prefix("encoder_q.") {
+        Some(rest) => Ok(match rest.strip_prefix("fc.") {
+            Some(h) if h.starts_with("0.") || h.starts_with("2.") => format!("head.{h}"),
+            Some(_) => {
+                return Err(ReadError(format!(
+                    "`{key}`: a single-layer fc head (MoCo v1) is not a MixCo/MoCo-v2 MLP head; import a torchvision state dict of the backbone instead"
+                )))
+            }
+            None => rest.to_string(),
+        }),
+        None if k.starts_with("encoder_k.") => Err("key (momentum) encoder"),
+        None if k == "queue" || k == "queue_ptr" => Err("MoCo queue"),
+        None => Err("not part of the query encoder"),
+    })
+}
+
+/// The MLP head's sizes, if the tensors hold one (out_dim 0: none).
+fn head_of(ours: &BTreeMap<String, HostTensor>, feat: usize) -> HeadSpec {
+    match (ours.get("head.0.weight"), ours.get("head.2.weight")) {
+        (Some(a), Some(b)) if a.shape.len() == 2 && b.shape.len() == 2 => HeadSpec { in_dim: feat, hidden: a.shape[0], out_dim: b.shape[0] },
+        _ => HeadSpec { in_dim: feat, hidden: 0, out_dim: 0 },
+    }
+}
+
+/// Tensors that are neither backbone nor head would be silently ignored
+/// downstream: drop them here, visibly.
+fn drop_extra(ours: &mut BTreeMap<String, HostTensor>, arch: &ArchSpec, head: &HeadSpec, mapped: &mut Vec<(String, String)>, dropped: &mut Vec<(String, String)>) {
+    let known: std::collections::HashSet<String> = arch.backbone().tensors().into_iter().map(|t| t.name).collect();
+    let extra: Vec<String> = ours.keys().filter(|k| !known.contains(*k) && !(head.out_dim > 0 && k.starts_with("head."))).cloned().collect();
+    for k in extra {
+        ours.remove(&k);
+        if let Some(pos) = mapped.iter().position(|(_, to)| *to == k) {
+            let (from, _) = mapped.remove(pos);
+            dropped.push((from, format!("no `{k}` in {}", arch.name())));
+        }
+    }
+}
+
+/// The imported model's description: what the options say, else the
+/// defaults of its stem (ImageNet's size and statistics, or CIFAR's).
+fn config_for(arch: ArchSpec, head: HeadSpec, moco: bool, opts: &ImportOptions) -> ModelConfig {
+    let imagenet = arch.stem == Stem::Imagenet;
+    ModelConfig {
+        arch,
+        head,
+        method: opts.method.clone().unwrap_or_else(|| if moco { "moco-v2".into() } else { "imported".into() }),
+        mixco: opts.mixco,
+        input_size: opts.input_size.unwrap_or(if imagenet { 224 } else { 32 }),
+        mean: opts.mean.unwrap_or(if imagenet { IMAGENET_MEAN } else { CIFAR_MEAN }),
+        std: opts.std.unwrap_or(if imagenet { IMAGENET_STD } else { CIFAR_STD }),
+    }
 }
 
 /// The state dict inside a checkpoint (under `state_dict` or `model`, or the

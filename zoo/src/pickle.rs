@@ -128,6 +128,50 @@ fn allowed_global(module: &str, name: &str) -> Option<Global> {
     }
 }
 
+/// The opcodes the reader follows, by their names in CPython's `pickle.py`.
+mod op {
+    pub const PROTO: u8 = 0x80;
+    pub const FRAME: u8 = 0x95;
+    pub const STOP: u8 = b'.';
+    pub const EMPTY_DICT: u8 = b'}';
+    pub const EMPTY_LIST: u8 = b']';
+    pub const EMPTY_TUPLE: u8 = b')';
+    pub const MARK: u8 = b'(';
+    pub const NONE: u8 = b'N';
+    pub const NEWTRUE: u8 = 0x88;
+    pub const NEWFALSE: u8 = 0x89;
+    pub const BININT1: u8 = b'K';
+    pub const BININT2: u8 = b'M';
+    pub const BININT: u8 = b'J';
+    pub const LONG1: u8 = 0x8a;
+    pub const BINFLOAT: u8 = b'G';
+    pub const BINUNICODE: u8 = b'X';
+    pub const SHORT_BINUNICODE: u8 = 0x8c;
+    pub const SHORT_BINBYTES: u8 = b'C';
+    pub const BINBYTES: u8 = b'B';
+    pub const BINPUT: u8 = b'q';
+    pub const LONG_BINPUT: u8 = b'r';
+    pub const MEMOIZE: u8 = 0x94;
+    pub const BINGET: u8 = b'h';
+    pub const LONG_BINGET: u8 = b'j';
+    pub const TUPLE: u8 = b't';
+    pub const LIST: u8 = b'l';
+    pub const APPEND: u8 = b'a';
+    pub const APPENDS: u8 = b'e';
+    pub const DICT: u8 = b'd';
+    pub const SETITEM: u8 = b's';
+    pub const SETITEMS: u8 = b'u';
+    pub const GLOBAL: u8 = b'c';
+    pub const STACK_GLOBAL: u8 = 0x93;
+    pub const BINPERSID: u8 = b'Q';
+    pub const REDUCE: u8 = b'R';
+    pub const BUILD: u8 = b'b';
+    pub const POP: u8 = b'0';
+    pub const DUP: u8 = b'2';
+    pub const TUPLE1: u8 = 0x85;
+    pub const TUPLE3: u8 = 0x87;
+}
+
 /// Reads a pickle. Errors are plain sentences; the caller adds the file name.
 pub fn load(data: &[u8]) -> Result<Value, ReadError> {
     Reader { data, pos: 0, stack: Vec::new(), depth: Vec::new(), memo: HashMap::new() }.run()
@@ -236,36 +280,36 @@ impl Reader<'_> {
             let at = self.pos;
             let op = self.u8()?;
             match op {
-                0x80 => {
+                op::PROTO => {
                     let proto = self.u8()?;
                     if proto > 5 {
                         return Err(format!("unsupported pickle protocol {proto}").into());
                     }
                 }
-                0x95 => {
+                op::FRAME => {
                     self.le::<8>()?; // FRAME: a length hint only
                 }
-                b'.' => return self.pop(),
-                b'}' => self.push(Value::Dict(Vec::new()), 1)?,
-                b']' => self.push(Value::List(Vec::new()), 1)?,
-                b')' => self.push(Value::Tuple(Vec::new()), 1)?,
-                b'(' => self.push(Value::Mark, 0)?,
-                b'N' => self.push(Value::None, 0)?,
-                0x88 => self.push(Value::Bool(true), 0)?,
-                0x89 => self.push(Value::Bool(false), 0)?,
-                b'K' => {
+                op::STOP => return self.pop(),
+                op::EMPTY_DICT => self.push(Value::Dict(Vec::new()), 1)?,
+                op::EMPTY_LIST => self.push(Value::List(Vec::new()), 1)?,
+                op::EMPTY_TUPLE => self.push(Value::Tuple(Vec::new()), 1)?,
+                op::MARK => self.push(Value::Mark, 0)?,
+                op::NONE => self.push(Value::None, 0)?,
+                op::NEWTRUE => self.push(Value::Bool(true), 0)?,
+                op::NEWFALSE => self.push(Value::Bool(false), 0)?,
+                op::BININT1 => {
                     let v = self.u8()?;
                     self.push(Value::Int(v as i64), 0)?
                 }
-                b'M' => {
+                op::BININT2 => {
                     let v = u16::from_le_bytes(self.le()?);
                     self.push(Value::Int(v as i64), 0)?
                 }
-                b'J' => {
+                op::BININT => {
                     let v = i32::from_le_bytes(self.le()?);
                     self.push(Value::Int(v as i64), 0)?
                 }
-                0x8a => {
+                op::LONG1 => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?;
                     if n > 8 {
@@ -276,90 +320,90 @@ impl Reader<'_> {
                     full[..n].copy_from_slice(b);
                     self.push(Value::Int(i64::from_le_bytes(full)), 0)?
                 }
-                b'G' => {
+                op::BINFLOAT => {
                     let v = f64::from_be_bytes(self.le()?);
                     self.push(Value::Float(v), 0)?
                 }
-                b'X' => {
+                op::BINUNICODE => {
                     let n = u32::from_le_bytes(self.le()?) as usize;
                     let s = self.string(n)?;
                     self.push(s, 0)?
                 }
-                0x8c => {
+                op::SHORT_BINUNICODE => {
                     let n = self.u8()? as usize;
                     let s = self.string(n)?;
                     self.push(s, 0)?
                 }
-                b'C' => {
+                op::SHORT_BINBYTES => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?.to_vec();
                     self.push(Value::Bytes(b), 0)?
                 }
-                b'B' => {
+                op::BINBYTES => {
                     let n = u32::from_le_bytes(self.le()?) as usize;
                     let b = self.take(n)?.to_vec();
                     self.push(Value::Bytes(b), 0)?
                 }
-                b'q' | b'r' | 0x94 => {
+                op::BINPUT | op::LONG_BINPUT | op::MEMOIZE => {
                     let i = match op {
-                        b'q' => self.u8()? as u32,
-                        b'r' => u32::from_le_bytes(self.le()?),
+                        op::BINPUT => self.u8()? as u32,
+                        op::LONG_BINPUT => u32::from_le_bytes(self.le()?),
                         _ => self.memo.len() as u32,
                     };
                     let v = self.top()?.clone();
                     let d = self.depth.last().copied().unwrap_or(0);
                     self.memo.insert(i, (v, d));
                 }
-                b'h' | b'j' => {
+                op::BINGET | op::LONG_BINGET => {
                     let i = if op == b'h' { self.u8()? as u32 } else { u32::from_le_bytes(self.le()?) };
                     let (v, d) = self.memo.get(&i).ok_or_else(|| format!("malformed pickle: memo {i} is unset"))?.clone();
                     self.push(v, d)?
                 }
-                b't' => {
+                op::TUPLE => {
                     let (items, d) = self.pop_mark()?;
                     self.push_container(Value::Tuple(items), d)?
                 }
-                0x85..=0x87 => {
+                op::TUPLE1..=op::TUPLE3 => {
                     let (items, d) = self.pop_n((op - 0x84) as usize)?;
                     self.push_container(Value::Tuple(items), d)?
                 }
-                b'l' => {
+                op::LIST => {
                     let (items, d) = self.pop_mark()?;
                     self.push_container(Value::List(items), d)?
                 }
-                b'a' => {
+                op::APPEND => {
                     let (v, d) = self.pop_with_depth()?;
                     match self.top_holding(d)? {
                         Value::List(l) => l.push(v),
                         other => return Err(format!("malformed pickle: APPEND to a {}", other.kind()).into()),
                     }
                 }
-                b'e' => {
+                op::APPENDS => {
                     let (items, d) = self.pop_mark()?;
                     match self.top_holding(d)? {
                         Value::List(l) => l.extend(items),
                         other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind()).into()),
                     }
                 }
-                b'd' => {
+                op::DICT => {
                     let (items, d) = self.pop_mark()?;
                     self.push_container(Value::Dict(pairs(items)?), d)?
                 }
-                b's' => {
+                op::SETITEM => {
                     let (v, dv) = self.pop_with_depth()?;
                     let (k, dk) = self.pop_with_depth()?;
                     set_items(self.top_holding(dv.max(dk))?, vec![(k, v)])?;
                 }
-                b'u' => {
+                op::SETITEMS => {
                     let (items, d) = self.pop_mark()?;
                     set_items(self.top_holding(d)?, pairs(items)?)?;
                 }
-                b'c' => {
+                op::GLOBAL => {
                     let module = self.line()?;
                     let name = self.line()?;
                     self.global(&module, &name)?;
                 }
-                0x93 => {
+                op::STACK_GLOBAL => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
@@ -367,19 +411,19 @@ impl Reader<'_> {
                         _ => return Err("malformed pickle: STACK_GLOBAL without names".into()),
                     }
                 }
-                b'Q' => {
+                op::BINPERSID => {
                     let pid = self.pop()?;
                     let s = persistent_storage(pid)?;
                     self.push(Value::Storage(s), 0)?
                 }
-                b'R' => {
+                op::REDUCE => {
                     // The result holds (parts of) the arguments, never deeper.
                     let (args, d) = self.pop_with_depth()?;
                     let func = self.pop()?;
                     let v = reduce(func, args)?;
                     self.push(v, d)?
                 }
-                b'b' => {
+                op::BUILD => {
                     // BUILD: OrderedDict state (state_dict()'s `_metadata`) carries no tensors.
                     let state = self.pop()?;
                     match (self.top()?, &state) {
@@ -387,10 +431,10 @@ impl Reader<'_> {
                         (t, _) => return Err(format!("refused: BUILD on a {} (only dicts and tensors may carry state)", t.kind()).into()),
                     }
                 }
-                b'0' => {
+                op::POP => {
                     self.pop()?;
                 }
-                b'2' => {
+                op::DUP => {
                     let v = self.top()?.clone();
                     let d = self.depth.last().copied().unwrap_or(0);
                     self.push(v, d)?
