@@ -174,18 +174,32 @@ def seeds_of(base_rows, run_rows):
     return [(base[s], run[s]) for s in sorted(run) if s in base]
 
 
-# Each MixCo setting of results-sweep.sh is compared with the setting whose
-# flags are its own without the MixCo ones. Settings that differ only in
-# precision (--bf16) are pooled as "A|B" when no seed ran in both of them.
-def sweep_settings(path="scripts/results-sweep.sh"):
-    """{setting: {flag: value}} from the sweep's flags table (True for a flag without value)."""
+# Each MixCo setting of experiments/first-point/ is compared with the setting
+# whose own settings are its own without the MixCo ones. Settings that differ
+# only in precision (bf16) are pooled as "A|B" when no seed ran in both of them.
+def read_toml(path):
+    """The `key = value` lines of a run file (tomllib where Python has it)."""
+    try:
+        import tomllib
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except ImportError:  # Python < 3.11: run files are flat `key = value` lines
+        out = {}
+        for line in open(path):
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                k, v = (x.strip() for x in line.split("=", 1))
+                out[k] = v.strip('"') if v.startswith('"') else {"true": True, "false": False}.get(v, v)
+        return out
+
+
+def sweep_settings(folder="experiments/first-point"):
+    """{setting: {flag: value}} from each run's own file (True for a switch), as the flags that set them."""
     settings = {}
-    for name, flags in re.findall(r'^\s*\[([\w.-]+)\]="([^"]*)"', open(path).read(), re.M):
-        tokens, opts = flags.split(), {}
-        while tokens:
-            flag = tokens.pop(0)
-            opts[flag] = tokens.pop(0) if tokens and not tokens[0].startswith("--") else True
-        settings[name] = opts
+    for path in sorted(glob.glob(f"{folder}/*.toml")):
+        name = os.path.basename(path)[:-len(".toml")]
+        if name != "common":
+            settings[name] = {"--" + k.replace("_", "-"): True if v is True else str(v) for k, v in read_toml(path).items()}
     return settings
 
 

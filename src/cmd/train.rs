@@ -31,8 +31,9 @@ pub struct TrainArgs {
     #[command(flatten)]
     data: super::data::DatasetFlag,
     /// Settings from a TOML file (keys as the long flags, with `_`); flags override it.
+    /// Repeat it to layer files, later ones overriding earlier ones (experiments/).
     #[arg(long)]
-    config: Option<PathBuf>,
+    config: Vec<PathBuf>,
     /// Continue a run from its checkpoint, or zoo:NAME (settings come from the checkpoint;
     /// of the training settings only --epochs may be given, to extend the run).
     #[arg(long)]
@@ -131,7 +132,10 @@ impl TrainArgs {
         macro_rules! check {
             ($($f:ident => $flag:literal),*) => { $( if self.$f.is_some() { given.push($flag); } )* };
         }
-        check!(config => "--config", method => "--method", arch => "--arch", width => "--width", stem => "--stem",
+        if !self.config.is_empty() {
+            given.push("--config");
+        }
+        check!(method => "--method", arch => "--arch", width => "--width", stem => "--stem",
             batch_size => "--batch-size", lr => "--lr", weight_decay => "--weight-decay", warmup_epochs => "--warmup-epochs",
             temperature => "--temperature", mix_weight => "--mix-weight", mix_temperature => "--mix-temperature",
             mix_warmup_epochs => "--mix-warmup-epochs", channels_last => "--channels-last", bf16 => "--bf16",
@@ -145,13 +149,9 @@ impl TrainArgs {
     }
 
     fn config(&self) -> Result<TrainConfig> {
-        let mut c = match &self.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-                TrainConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-            }
-            None => TrainConfig::default(),
-        };
+        let texts = self.config.iter().map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))).collect::<Result<Vec<_>>>()?;
+        let layers: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut c = TrainConfig::from_toml_layers(&layers).map_err(|e| anyhow::anyhow!("{}: {e}", self.config[e.layer].display()))?;
         c.mixco |= self.mixco;
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };

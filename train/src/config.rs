@@ -21,6 +21,15 @@ impl ConfigError {
     }
 }
 
+/// A TOML layer of settings that does not parse, or holds what is not a setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct LayerError {
+    /// Its index among the layers.
+    pub layer: usize,
+    pub source: toml::de::Error,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -180,5 +189,33 @@ impl TrainConfig {
 
     pub fn from_toml(text: &str) -> Result<TrainConfig, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// Settings from TOML layers, each later one overriding earlier ones key
+    /// by key (an experiment's common settings, then one run's). Each layer
+    /// must hold settings only; the error says which layer it is in.
+    pub fn from_toml_layers(layers: &[&str]) -> Result<TrainConfig, LayerError> {
+        let mut merged = toml::Table::new();
+        for (layer, text) in layers.iter().enumerate() {
+            let table: toml::Table = toml::from_str(text).map_err(|source| LayerError { layer, source })?;
+            toml::Value::Table(table.clone()).try_into::<TrainConfig>().map_err(|source| LayerError { layer, source })?;
+            merged.extend(table);
+        }
+        toml::Value::Table(merged).try_into().map_err(|source| LayerError { layer: layers.len().saturating_sub(1), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_override_earlier_ones_key_by_key() {
+        let c = TrainConfig::from_toml_layers(&["arch = \"resnet18\"\nwidth = 16\nepochs = 3\n", "epochs = 10\nmixco = true\n"]).unwrap();
+        assert_eq!((c.arch, c.width, c.epochs, c.mixco), (Depth::Resnet18, 16, 10, true));
+        assert_eq!(TrainConfig::from_toml_layers(&[]).unwrap(), TrainConfig::default());
+        let e = TrainConfig::from_toml_layers(&["epochs = 3\n", "batch_sise = 8\n"]).unwrap_err();
+        assert!(e.layer == 1 && e.to_string().contains("batch_sise"), "{e}");
+        assert_eq!(TrainConfig::from_toml_layers(&["epochs = [\n"]).unwrap_err().layer, 0);
     }
 }
