@@ -108,8 +108,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// What to run when a dataset is missing, for the error that says so.
+/// What to run next, for the errors that have a command to suggest: a
+/// missing dataset (fetch it), an unknown zoo model (list them).
 fn hint(e: &anyhow::Error) -> Option<String> {
+    if e.chain().any(|c| matches!(c.downcast_ref::<mixco_zoo::Error>(), Some(mixco_zoo::Error::UnknownModel { .. }))) {
+        return Some("see `mixco zoo list`".into());
+    }
     let missing = e.chain().find_map(|c| match c.downcast_ref::<mixco_data::Error>() {
         Some(m @ mixco_data::Error::Missing { .. }) => Some(m),
         #[cfg(feature = "train")]

@@ -139,5 +139,5 @@ fn pull_verify_path_and_zoo_names() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("DAMAGED"), "{e}");
     assert!(e.contains("1 zoo file(s) missing or damaged"), "{e}");
     let e = fail(&mixco(&["zoo", "pull", "nope", "--manifest", m], &cache));
-    assert!(e.contains("no model `nope` in the zoo (known: tiny)"), "{e}");
+    assert!(e.contains("no model `nope` in the zoo (known: tiny); see `mixco zoo list`"), "{e}");
 }

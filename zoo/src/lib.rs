@@ -41,6 +41,8 @@ pub enum Error {
     Import { path: PathBuf, problem: ReadError },
     #[error("{0}")]
     Invalid(String),
+    #[error("no model `{name}` in the zoo (known: {})", known.join(", "))]
+    UnknownModel { name: String, known: Vec<String> },
     #[error(transparent)]
     Data(#[from] mixco_data::Error),
     #[error(transparent)]

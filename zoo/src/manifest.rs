@@ -114,9 +114,9 @@ impl Manifest {
     }
 
     pub fn get(&self, name: &str) -> Result<&Model, Error> {
-        self.models.iter().find(|m| m.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
-            Error::Invalid(format!("no model `{name}` in the zoo (known: {}); see `mixco zoo list`", names.join(", ")))
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| Error::UnknownModel {
+            name: name.to_string(),
+            known: self.models.iter().map(|m| m.name.clone()).collect(),
         })
     }
 }
