@@ -224,8 +224,11 @@ fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3], dash: u
     }
 }
 
+/// A log line's value for a curve.
+type Field = fn(&EpochLog) -> Option<f64>;
+
 /// The panels of training curves: (title, log field, scale, drawn even when no run logged it).
-const CURVES: [(&str, fn(&EpochLog) -> Option<f64>, f64, bool); 4] = [
+const CURVES: [(&str, Field, f64, bool); 4] = [
     ("contrastive loss", |l| l.loss_contrastive, 1.0, true),
     ("MixCo loss", |l| l.loss_mix, 1.0, false),
     ("kNN top-1 (%)", |l| l.knn_top1, 100.0, true),

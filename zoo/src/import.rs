@@ -81,8 +81,11 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     Ok(Imported { checkpoint, config, layout, mapped, dropped })
 }
 
+/// (key, value) pairs in their file's order.
+type Named<T> = Vec<(String, T)>;
+
 /// The state dict's tensors, and what was left out of it (with why).
-fn read_tensors(bytes: &[u8]) -> Result<(Vec<(String, HostTensor)>, Vec<(String, String)>), ReadError> {
+fn read_tensors(bytes: &[u8]) -> Result<(Named<HostTensor>, Named<String>), ReadError> {
     let file = torch_file::read(bytes)?;
     let (state, outer) = state_dict(&file.root)?;
     let mut tensors = Vec::new();
@@ -128,9 +131,9 @@ fn head_of(ours: &BTreeMap<String, HostTensor>, feat: usize) -> HeadSpec {
 
 /// Tensors that are neither backbone nor head would be silently ignored
 /// downstream: drop them here, visibly.
-fn drop_extra(ours: &mut BTreeMap<String, HostTensor>, arch: &ArchSpec, head: &HeadSpec, mapped: &mut Vec<(String, String)>, dropped: &mut Vec<(String, String)>) {
+fn drop_extra(ours: &mut BTreeMap<String, HostTensor>, arch: &ArchSpec, head: &HeadSpec, mapped: &mut Named<String>, dropped: &mut Named<String>) {
     let known: std::collections::HashSet<String> = arch.backbone().tensors().into_iter().map(|t| t.name).collect();
-    let extra: Vec<String> = ours.keys().filter(|k| !known.contains(*k) && !(head.out_dim > 0 && k.starts_with("head."))).cloned().collect();
+    let extra: Vec<String> = ours.keys().filter(|k| !known.contains(*k) && (head.out_dim == 0 || !k.starts_with("head."))).cloned().collect();
     for k in extra {
         ours.remove(&k);
         if let Some(pos) = mapped.iter().position(|(_, to)| *to == k) {
@@ -157,7 +160,7 @@ fn config_for(arch: ArchSpec, head: HeadSpec, moco: bool, opts: &ImportOptions) 
 
 /// The state dict inside a checkpoint (under `state_dict` or `model`, or the
 /// object itself), and the other top-level keys.
-fn state_dict(root: &Value) -> Result<(Vec<(String, &Value)>, Vec<String>), ReadError> {
+fn state_dict(root: &Value) -> Result<(Named<&Value>, Vec<String>), ReadError> {
     let Value::Dict(items) = root else { return Err("the checkpoint is not a dict".into()) };
     let which = ["state_dict", "model"].into_iter().find(|k| matches!(root.get(k), Some(Value::Dict(_))));
     let (sd, outer) = match which.and_then(|w| root.get(w).map(|v| (w, v))) {
