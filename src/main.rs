@@ -111,8 +111,10 @@ fn main() -> ExitCode {
 /// What to run next, for the errors that have a command to suggest: a
 /// missing dataset (fetch it), an unknown zoo model (list them).
 fn hint(e: &anyhow::Error) -> Option<String> {
-    if e.chain().any(|c| matches!(c.downcast_ref::<mixco_zoo::Error>(), Some(mixco_zoo::Error::UnknownModel { .. }))) {
-        return Some("see `mixco zoo list`".into());
+    match e.chain().find_map(|c| c.downcast_ref::<mixco_zoo::Error>()) {
+        Some(mixco_zoo::Error::UnknownModel { .. }) => return Some("see `mixco zoo list`".into()),
+        Some(mixco_zoo::Error::Untrusted { name, .. }) => return Some(format!("pull it with `mixco zoo pull {name} --trust-unverified` to trust it")),
+        _ => {}
     }
     let missing = e.chain().find_map(|c| match c.downcast_ref::<mixco_data::Error>() {
         Some(m @ mixco_data::Error::Missing { .. }) => Some(m),

@@ -236,3 +236,41 @@ fn bench_probe_on_synthetic_clusters() {
     let o = mixco(&["bench", "probe", "--synthetic", "2000x16"]);
     assert!(!o.status.success() && text(&o).contains("expected ROWSxDIMxCLASSES"), "{}", text(&o));
 }
+
+/// `mixco zoo publish` writes a bundle that the zoo serves from its folder
+/// and from a server, with the run's own encoder and settings.
+#[test]
+fn a_published_run_is_served_from_its_folder_and_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, onnx) = tiny_encoder(dir.path());
+    let report = dir.path().join("eval.json");
+    let o = mixco(&[&["eval", onnx.to_str().unwrap()][..], &DATA, &["--baseline", "none", "--no-cache", "--json", report.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let dist = dir.path().join("dist");
+    let o = mixco(&["zoo", "publish", run.to_str().unwrap(), report.to_str().unwrap(), "-o", dist.to_str().unwrap(), "--name", "tiny", "--description", "a test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The exported encoder is the run's own (export is deterministic).
+    assert_eq!(std::fs::read(dist.join("tiny.onnx")).unwrap(), std::fs::read(&onnx).unwrap());
+    let card = std::fs::read_to_string(dist.join("README.md")).unwrap();
+    assert!(card.contains("mixco train --config tiny.toml --dataset synthetic") && card.contains("| synthetic | linear |"), "{card}");
+    // The settings file is the run's settings.
+    let ck = mixco_model::Checkpoint::load(&run.join("final.safetensors")).unwrap();
+    let trained: mixco_train::TrainConfig = serde_json::from_str(&ck.metadata["hparams"]).unwrap();
+    assert_eq!(mixco_train::TrainConfig::from_toml(&std::fs::read_to_string(dist.join("tiny.toml")).unwrap()).unwrap(), trained);
+    let manifest = std::fs::read_to_string(dist.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("urls = [\"tiny.onnx\"]"), "{manifest}");
+
+    let cache = dir.path().join("cache");
+    let pull = |manifest: &str| util::command().args(["zoo", "pull", "tiny", "--manifest", manifest]).env("MIXCO_CACHE", &cache).output().unwrap();
+    let o = pull(dist.join("manifest.toml").to_str().unwrap());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(cache.join("zoo/tiny/tiny.onnx")).unwrap(), std::fs::read(&onnx).unwrap());
+
+    std::fs::remove_dir_all(&cache).unwrap();
+    let files = ["manifest.toml", "tiny.safetensors", "tiny.onnx"];
+    let routes: Vec<(String, mixco_testkit::http::Behaviour)> = files.iter().map(|f| (format!("/models/{f}"), mixco_testkit::http::Behaviour::Serve(std::fs::read(dist.join(f)).unwrap()))).collect();
+    let server = mixco_testkit::http::Server::start(routes.iter().map(|(p, b)| (p.as_str(), b.clone())).collect());
+    let o = pull(&server.url("/models/manifest.toml"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(server.requests().iter().any(|r| r.path == "/models/tiny.safetensors"));
+}

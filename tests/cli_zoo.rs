@@ -141,3 +141,108 @@ fn pull_verify_path_and_zoo_names() {
     let e = fail(&mixco(&["zoo", "pull", "nope", "--manifest", m], &cache));
     assert!(e.contains("no model `nope` in the zoo (known: tiny); see `mixco zoo list`"), "{e}");
 }
+
+/// A manifest entry of a publisher's file: `hash` is its TOML hash line (or empty).
+fn publisher_entry(name: &str, url: &str, hash: &str) -> String {
+    format!(
+        "[[model]]\nname = \"{name}\"\nmethod = \"moco-v2\"\narch = \"resnet10\"\nwidth = 4\nstem = \"cifar\"\ndataset = \"cifar10\"\nepochs = 200\n\
+         [[model.file]]\nkind = \"pytorch\"\nurls = [\"{url}\"]\n{hash}\n\n"
+    )
+}
+
+/// The publishers' hosts served from 127.0.0.1 under their own paths (via
+/// --mirror rewriting), each file verified the way its publisher allows,
+/// pinned at first use, and imported when used as `zoo:NAME`.
+#[test]
+fn publishers_files_are_verified_pinned_and_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let moco = std::fs::read(fixture("moco_r10w4.pth.tar")).unwrap();
+    let tv = std::fs::read(fixture("torchvision_r10w4_half.pth")).unwrap();
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (tv_sha, moco_md5) = (hex(&sha2::Sha256::digest(&tv)), hex(&md5::Md5::digest(&moco)));
+    let prefix = &tv_sha[..8];
+    let page = "<html><body><form id=\"download-form\" action=\"https://drive.usercontent.google.com/download\" method=\"get\">\
+                <input type=\"hidden\" name=\"id\" value=\"F1\"><input type=\"hidden\" name=\"confirm\" value=\"t\"></form></body></html>";
+    let tv_path = format!("/pt/models/resnet18-{prefix}.pth");
+    let routes = |drive_file: &[u8]| {
+        vec![
+            ("/fb/moco/moco_checkpoints/moco_v2_200ep/moco_v2_200ep_pretrain.pth.tar", Behaviour::Serve(moco.clone())),
+            (tv_path.as_str(), Behaviour::Serve(tv.clone())),
+            ("/drive/uc?export=download&id=F1", Behaviour::Html(page.into())),
+            ("/content/download?id=F1&confirm=t", Behaviour::Serve(drive_file.to_vec())),
+            ("/hf/owner/repo/resolve/main/tv.pth", Behaviour::Serve(tv.clone())),
+        ]
+    };
+    let server = Server::start(routes(&moco));
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(
+        &manifest,
+        [
+            publisher_entry("moco", "https://dl.fbaipublicfiles.com/moco/moco_checkpoints/moco_v2_200ep/moco_v2_200ep_pretrain.pth.tar", &format!("md5 = \"{moco_md5}\"")),
+            publisher_entry("tv", &format!("https://download.pytorch.org/models/resnet18-{prefix}.pth"), &format!("sha256_prefix = \"{prefix}\"")),
+            publisher_entry("drive", "https://drive.google.com/uc?export=download&id=F1", ""),
+            publisher_entry("hub", "hf://owner/repo/tv.pth", &format!("sha256 = \"{tv_sha}\"")),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let mirrors = |s: &Server| {
+        ["https://dl.fbaipublicfiles.com=/fb", "https://download.pytorch.org=/pt", "https://drive.google.com=/drive", "https://drive.usercontent.google.com=/content"]
+            .iter()
+            .map(|m| m.replace("=/", &format!("={}/", s.url(""))))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let run = |args: &[&str], mirror: &str, hub: &str| {
+        util::command()
+            .args(args)
+            .env("MIXCO_CACHE", &cache)
+            .env("MIXCO_STALL_TIMEOUT", "5")
+            .env("MIXCO_ZOO_MANIFEST", &manifest)
+            .env("MIXCO_ZOO_MIRROR", mirror)
+            .env("HF_ENDPOINT", hub)
+            .output()
+            .unwrap()
+    };
+    let (m, hub) = (mirrors(&server), server.url("/hf"));
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let o = run(&["zoo", "pull", "moco"], &m, &hub);
+    ok(&o);
+    assert!(stderr(&o).contains("verified by the publisher's MD5") && stderr(&o).contains("is pinned"), "{}", stderr(&o));
+    let o = run(&["zoo", "pull", "tv"], &m, &hub);
+    ok(&o);
+    assert!(stderr(&o).contains(&format!("SHA-256 prefix {prefix}")), "{}", stderr(&o));
+    ok(&run(&["zoo", "pull", "hub"], &m, &hub));
+
+    // No published hash: refused unless trusted, then pinned.
+    let e = fail(&run(&["zoo", "pull", "drive"], &m, &hub));
+    assert!(e.contains("published no hash") && e.contains("--trust-unverified"), "{e}");
+    let o = run(&["zoo", "pull", "drive", "--trust-unverified"], &m, &hub);
+    ok(&o);
+    assert!(stderr(&o).contains("trusted on first use"), "{}", stderr(&o));
+    assert!(server.requests().iter().any(|r| r.path == "/content/download?id=F1&confirm=t"), "the confirmation form was followed");
+
+    // A cached file changed after its pin is found, and downloaded again.
+    let cached = cache.join("zoo/tv/tv.pth");
+    std::fs::write(&cached, b"tampered").unwrap();
+    let e = fail(&run(&["zoo", "verify", "tv"], &m, &hub));
+    assert!(e.contains("missing or damaged"), "{e}");
+    ok(&run(&["zoo", "pull", "tv"], &m, &hub));
+    assert_eq!(std::fs::read(&cached).unwrap(), tv);
+
+    // A file with no published hash that changes at its source after the
+    // first pull is refused: the pin is the only check it has.
+    drop(server);
+    let changed = Server::start(routes(&tv));
+    std::fs::remove_file(cache.join("zoo/drive/drive.pth")).unwrap();
+    let e = fail(&run(&["zoo", "pull", "drive", "--trust-unverified"], &mirrors(&changed), &changed.url("/hf")));
+    assert!(e.contains("the file changed since"), "{e}");
+
+    // zoo:NAME imports the publisher's file (no pickle code runs) and exports it.
+    let onnx = dir.path().join("moco.onnx");
+    let o = run(&["export", "--onnx", "zoo:moco", "-o", onnx.to_str().unwrap()], &mirrors(&changed), &changed.url("/hf"));
+    ok(&o);
+    assert!(stderr(&o).contains("moco layout") && onnx.is_file(), "{}", stderr(&o));
+}

@@ -71,9 +71,23 @@ pub fn append_log(path: &Path, line: &EpochLog) -> Result<(), Error> {
     writeln!(f, "{}", serde_json::to_string(line).expect("a log line serialises")).map_err(|e| Error::io(path, e))
 }
 
-/// `log.jsonl`'s text for the lines at or before `step`.
-fn log_up_to(lines: &[EpochLog], step: usize) -> String {
-    lines.iter().filter(|l| l.step <= step).map(|l| serde_json::to_string(l).unwrap() + "\n").collect()
+/// The lines of the log at `path` as written (a re-serialised float could
+/// differ in its last digit), each with its parsed step.
+fn raw_lines(path: &Path) -> Result<Vec<(String, usize)>, Error> {
+    let text = fsutil::read_text(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let line: EpochLog = serde_json::from_str(l).map_err(|e| Error::format(path, format!("line {}: not a log line ({e})", i + 1)))?;
+            Ok((l.to_string(), line.step))
+        })
+        .collect()
+}
+
+/// `log.jsonl`'s text for the lines at or before `step`, byte for byte.
+fn log_up_to(lines: &[(String, usize)], step: usize) -> String {
+    lines.iter().filter(|(_, s)| *s <= step).map(|(l, _)| format!("{l}\n")).collect()
 }
 
 /// Rewrites `dir/log.jsonl` (atomically) without the lines of steps past
@@ -84,8 +98,8 @@ pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, Error> {
     if !path.exists() {
         return Ok(0);
     }
-    let lines = read_log(&path)?;
-    let dropped = lines.iter().filter(|l| l.step > step).count();
+    let lines = raw_lines(&path)?;
+    let dropped = lines.iter().filter(|(_, s)| *s > step).count();
     if dropped > 0 {
         fsutil::write_atomic(&path, log_up_to(&lines, step).as_bytes())?;
     }
@@ -97,7 +111,7 @@ pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, Error> {
 /// curves cover the whole run. No log in `from`: an empty one.
 pub fn copy_log(from: &Path, to: &Path, step: usize) -> Result<(), Error> {
     let src = from.join(LOG_FILE);
-    let lines = if src.exists() { read_log(&src)? } else { Vec::new() };
+    let lines = if src.exists() { raw_lines(&src)? } else { Vec::new() };
     fsutil::write_atomic(&to.join(LOG_FILE), log_up_to(&lines, step).as_bytes())
 }
 
@@ -112,7 +126,7 @@ mod tests {
         std::fs::write(dir.path().join(LOG_FILE), [line(0, 0), line(1, 4), line(2, 8)].concat()).unwrap();
         let to = dir.path().join("elsewhere");
         copy_log(dir.path(), &to, 4).unwrap();
-        assert_eq!(read_log(&to.join(LOG_FILE)).unwrap().len(), 2);
+        assert_eq!(std::fs::read_to_string(to.join(LOG_FILE)).unwrap(), [line(0, 0), line(1, 4)].concat(), "the lines as written");
         assert_eq!(truncate_log(dir.path(), 4).unwrap(), 1);
         let steps: Vec<usize> = read_log(&dir.path().join(LOG_FILE)).unwrap().iter().map(|l| l.step).collect();
         assert_eq!(steps, [0, 4]);

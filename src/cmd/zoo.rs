@@ -9,13 +9,16 @@ use std::path::PathBuf;
 #[derive(Args)]
 #[command(after_help = "Examples:
   mixco zoo list
-  mixco zoo pull r18w16-cifar10-moco-v2-3ep
-  mixco eval zoo:r18w16-cifar10-moco-v2-3ep --dataset cifar10
+  mixco zoo pull supervised-r18
+  mixco eval zoo:supervised-r18 --dataset cifar10
+  mixco zoo pull mixco-official-r18-tinyimagenet --trust-unverified
   mixco zoo verify
   mixco zoo import moco_checkpoint_0199.pth.tar -o moco.safetensors
 
 Files are cached in $MIXCO_CACHE/zoo (default ~/.cache/mixco/zoo), each
-checked against the manifest's size and SHA-256 before it is kept.
+checked before it is kept against the hash its publisher published (SHA-256,
+a SHA-256 prefix or MD5); the first pull pins its full SHA-256, which every
+later use checks. Publishers' torch.save files are imported on first use.
 `zoo:NAME` works wherever a checkpoint or ONNX file is expected.")]
 pub struct ZooArgs {
     /// Manifest to use instead of the embedded one (a path or an http(s) URL) [env: MIXCO_ZOO_MANIFEST]
@@ -24,6 +27,15 @@ pub struct ZooArgs {
     /// Cache folder [default: $MIXCO_CACHE/zoo or ~/.cache/mixco/zoo]
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
+    /// Fetch URLs starting with FROM from TO instead (a mirror or a local
+    /// copy of a publisher's host); repeatable [env: MIXCO_ZOO_MIRROR as FROM=TO;FROM=TO]
+    #[arg(long, global = true, value_name = "FROM=TO")]
+    mirror: Vec<String>,
+    /// Pull files whose publisher published no hash (e.g. the MixCo paper's
+    /// Google Drive checkpoint): their SHA-256 is pinned at this first pull
+    /// and checked on every later use.
+    #[arg(long, global = true)]
+    trust_unverified: bool,
     #[command(subcommand)]
     command: ZooCommand,
 }
@@ -59,12 +71,38 @@ enum ZooCommand {
     /// Convert a PyTorch checkpoint (reference MoCo/MixCo code, or a
     /// torchvision ResNet state dict) into a mixco checkpoint; no pickle code runs.
     Import(ImportArgs),
+    /// Write a run's release bundle: encoder checkpoint, ONNX, settings, model
+    /// card and manifest entry, ready for any static host or a Hugging Face
+    /// Hub repository.
+    #[command(after_help = "Examples:
+  mixco zoo publish runs/r18w16-mixco runs/r18w16-mixco/eval.json -o dist/r18w16-mixco
+  mixco zoo publish RUN EVAL.json -o dist/ --hub mixco-rs/r18w16-mixco   # URLs hf://mixco-rs/r18w16-mixco/FILE
+  mixco zoo pull NAME --manifest dist/manifest.toml                       # serves it from the folder")]
+    Publish {
+        /// A finished run folder (final.safetensors).
+        run: PathBuf,
+        /// Its `mixco eval --json` report (one dataset, or --transfer's list).
+        eval: PathBuf,
+        /// The bundle's folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Model name [default: from architecture, data, method and epochs].
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// OWNER/REPO on the Hugging Face Hub the files will be uploaded to.
+        #[arg(long, value_name = "OWNER/REPO")]
+        hub: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {
     Checkpoint,
     Onnx,
+    /// A publisher's torch.save file.
+    Pytorch,
 }
 
 impl From<Kind> for FileKind {
@@ -72,6 +110,7 @@ impl From<Kind> for FileKind {
         match k {
             Kind::Checkpoint => FileKind::Checkpoint,
             Kind::Onnx => FileKind::Onnx,
+            Kind::Pytorch => FileKind::Pytorch,
         }
     }
 }
@@ -113,11 +152,25 @@ struct ImportArgs {
 }
 
 pub fn run(args: ZooArgs) -> Result<()> {
-    if let ZooCommand::Import(a) = args.command {
-        return import(a);
+    match args.command {
+        ZooCommand::Import(a) => return import(a),
+        ZooCommand::Publish { run, eval, output, name, description, hub } => {
+            let opts = mixco_zoo::publish::PublishOptions { name, description, hub };
+            let bundle = mixco_zoo::publish::publish(&run, &eval, &output, &opts)?;
+            for f in &bundle.files {
+                println!("wrote {}", f.display());
+            }
+            println!("serve it with: mixco zoo pull {} --manifest {}", bundle.name, output.join("manifest.toml").display());
+            return Ok(());
+        }
+        _ => {}
     }
     let dir = args.cache_dir.clone().unwrap_or_else(mixco_zoo::default_cache_dir);
-    let zoo = Zoo::open(args.manifest.as_deref(), dir)?;
+    let mut zoo = Zoo::open(args.manifest.as_deref(), dir)?;
+    for m in &args.mirror {
+        zoo.mirrors.extend(mixco_zoo::locate::parse_mirrors(m)?);
+    }
+    zoo.trust_unverified = args.trust_unverified;
     match args.command {
         ZooCommand::List { json } => list(&zoo, json),
         ZooCommand::Pull { names, all, kind } => {
@@ -148,7 +201,7 @@ pub fn run(args: ZooArgs) -> Result<()> {
             println!("{}", path.display());
             Ok(())
         }
-        ZooCommand::Import(_) => unreachable!(),
+        ZooCommand::Import(_) | ZooCommand::Publish { .. } => unreachable!("handled above"),
     }
 }
 
@@ -167,21 +220,29 @@ fn list(zoo: &Zoo, json: bool) -> Result<()> {
     }
     let mut t = prettytable::Table::new();
     t.set_format(*prettytable::format::consts::FORMAT_NO_BORDER_LINE_SEPARATOR);
-    t.set_titles(prettytable::row!["name", "method", "arch", "data", "epochs", "linear", "kNN-200", "size", "cached"]);
+    t.set_titles(prettytable::row!["name", "publisher", "method", "arch", "data", "epochs", "linear", "kNN-200", "size", "verified by", "cached"]);
     for m in &zoo.manifest.models {
         let method = if m.mixco { format!("{} + MixCo", m.method) } else { m.method.clone() };
         let metric = |p: &str| m.metric(&m.dataset, p).map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
-        let size: u64 = m.files.iter().map(|f| f.size).sum();
+        let size: Option<u64> = m.files.iter().map(|f| f.size).sum();
+        let checks: Vec<String> = m.files.iter().map(|f| match f.check() {
+            mixco_zoo::manifest::Check::Sha256(_) => "sha256".to_string(),
+            mixco_zoo::manifest::Check::Sha256Prefix(_) => "sha256 prefix".into(),
+            mixco_zoo::manifest::Check::Md5(_) => "md5".into(),
+            mixco_zoo::manifest::Check::Unverified => "nothing (TOFU)".into(),
+        }).collect();
         let cached = m.files.iter().filter(|f| zoo.path(m, f.kind).is_file()).count();
         t.add_row(prettytable::row![
             m.name,
+            if m.publisher.is_empty() { "-" } else { &m.publisher },
             method,
             format!("{} w{} {}", m.arch, m.width, m.stem),
             m.dataset,
-            m.epochs,
+            if m.epochs == 0 { "-".to_string() } else { m.epochs.to_string() },
             metric("linear"),
             metric("knn200"),
-            format!("{:.1} MB", size as f64 / 1e6),
+            size.map(|s| format!("{:.1} MB", s as f64 / 1e6)).unwrap_or_else(|| "?".into()),
+            checks.join(", "),
             format!("{cached}/{}", m.files.len())
         ]);
     }

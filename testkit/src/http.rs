@@ -20,6 +20,8 @@ pub enum Behaviour {
     Status(u16),
     /// Sends headers and `after` bytes, then stays silent for `pause`.
     Stall { body: Vec<u8>, after: usize, pause: Duration },
+    /// An HTML page (`Content-Type: text/html`), as Google Drive's confirmation page.
+    Html(String),
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +119,9 @@ fn handle(
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
             stream.write_all(&body[..cut])?;
             stream.flush()
+        }
+        Some(Behaviour::Html(page)) => {
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}", page.len())
         }
         Some(Behaviour::Stall { body, after, pause }) => {
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;

@@ -54,7 +54,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     let mut ours: BTreeMap<String, HostTensor> = BTreeMap::new();
     let mut mapped = Vec::new();
     for (key, t) in tensors {
-        match our_name(&key, moco).map_err(fail)? {
+        match our_name(&key, moco) {
             Ok(name) => {
                 mapped.push((key.clone(), name.clone()));
                 ours.insert(name, t);
@@ -100,25 +100,22 @@ fn read_tensors(bytes: &[u8]) -> Result<(Named<HostTensor>, Named<String>), Read
 }
 
 /// Our name for a publisher's tensor, or why it is left out.
-fn our_name(key: &str, moco: bool) -> Result<Result<String, &'static str>, ReadError> {
+fn our_name(key: &str, moco: bool) -> Result<String, &'static str> {
     let k = key.strip_prefix("module.").unwrap_or(key);
     if !moco {
-        return Ok(if k.starts_with("fc.") { Err("classifier (fc)") } else { Ok(k.to_string()) });
+        return if k.starts_with("fc.") { Err("classifier (fc)") } else { Ok(k.to_string()) };
     }
-    Ok(match k.strip_prefix("encoder_q.") {
-        Some(rest) => Ok(match rest.strip_prefix("fc.") {
-            Some(h) if h.starts_with("0.") || h.starts_with("2.") => format!("head.{h}"),
-            Some(_) => {
-                return Err(ReadError(format!(
-                    "`{key}`: a single-layer fc head (MoCo v1) is not a MixCo/MoCo-v2 MLP head; import a torchvision state dict of the backbone instead"
-                )))
-            }
-            None => rest.to_string(),
-        }),
+    match k.strip_prefix("encoder_q.") {
+        Some(rest) => match rest.strip_prefix("fc.") {
+            Some(h) if h.starts_with("0.") || h.starts_with("2.") => Ok(format!("head.{h}")),
+            // MoCo v1 projects with one linear layer (`fc.weight`): not an MLP head; the backbone alone is imported.
+            Some(_) => Err("MoCo v1's linear projection (not an MLP head)"),
+            None => Ok(rest.to_string()),
+        },
         None if k.starts_with("encoder_k.") => Err("key (momentum) encoder"),
         None if k == "queue" || k == "queue_ptr" => Err("MoCo queue"),
         None => Err("not part of the query encoder"),
-    })
+    }
 }
 
 /// The MLP head's sizes, if the tensors hold one (out_dim 0: none).
@@ -218,4 +215,23 @@ fn infer_arch(t: &BTreeMap<String, HostTensor>, opts: &ImportOptions) -> Result<
     let arch = ArchSpec { depth, width: opts.width.unwrap_or(conv1.shape[0]), stem };
     arch.validate().map_err(|e| e.to_string())?;
     Ok(arch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::our_name;
+
+    #[test]
+    fn publishers_keys_map_or_say_why_not() {
+        // MoCo v2 (and the official MixCo code): the query encoder and its MLP head.
+        assert_eq!(our_name("module.encoder_q.layer1.0.conv1.weight", true), Ok("layer1.0.conv1.weight".into()));
+        assert_eq!(our_name("module.encoder_q.fc.2.bias", true), Ok("head.2.bias".into()));
+        // MoCo v1: one linear projection, dropped; the backbone is imported.
+        assert!(our_name("module.encoder_q.fc.weight", true).unwrap_err().contains("MoCo v1"));
+        assert!(our_name("module.encoder_k.conv1.weight", true).is_err());
+        assert!(our_name("module.queue", true).is_err());
+        // torchvision: the classifier is dropped.
+        assert_eq!(our_name("fc.weight", false), Err("classifier (fc)"));
+        assert_eq!(our_name("conv1.weight", false), Ok("conv1.weight".into()));
+    }
 }

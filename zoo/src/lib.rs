@@ -3,7 +3,9 @@
 //! pickle code.
 
 pub mod import;
+pub mod locate;
 pub mod manifest;
+pub mod publish;
 pub mod pickle;
 pub mod store;
 pub mod torch_file;
@@ -41,6 +43,8 @@ pub enum Error {
     Import { path: PathBuf, problem: ReadError },
     #[error("{0}")]
     Invalid(String),
+    #[error("zoo:{name}: its publisher published no hash of {url}, so its download cannot be verified; it is pulled only when trusted explicitly (its SHA-256 is then pinned at first use)")]
+    Untrusted { name: String, url: String },
     #[error("no model `{name}` in the zoo (known: {})", known.join(", "))]
     UnknownModel { name: String, known: Vec<String> },
     #[error(transparent)]

@@ -1,5 +1,14 @@
-//! The zoo manifest: a TOML list of models, each with its files (URLs, size,
-//! SHA-256) and the metrics `mixco eval` measured for it.
+//! The zoo manifest: a TOML list of models, each with its files (URLs and
+//! the hash that verifies them) and the metrics `mixco eval` measured for it.
+//!
+//! A file is verified by its full `sha256`, or by the hash its publisher
+//! published: an `md5`, or a `sha256_prefix` (as `torch.hub` checks the 8
+//! hex digits in torchvision's file names). A file with none of them is
+//! pulled only when trusted explicitly. Either way the first pull pins the
+//! file's full SHA-256 in the cache, and every later use checks it.
+//!
+//! URLs are `https://`/`http://`, `hf://OWNER/REPO/FILE` (the Hugging Face
+//! Hub, `$HF_ENDPOINT` honoured), or relative to the manifest's location.
 
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -20,6 +29,9 @@ pub struct Model {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Who published the files (`facebookresearch/moco`, `pytorch/vision`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub publisher: String,
     pub method: String,
     #[serde(default)]
     pub mixco: bool,
@@ -27,6 +39,10 @@ pub struct Model {
     pub width: usize,
     pub stem: String,
     pub dataset: String,
+    /// Input size of the imported encoder (default: 224 for the imagenet stem, 32 for cifar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<usize>,
+    /// Epochs of pre-training (0: not stated by the publisher).
     pub epochs: usize,
     #[serde(rename = "file")]
     pub files: Vec<File>,
@@ -41,6 +57,9 @@ pub enum FileKind {
     Checkpoint,
     /// An exported ONNX encoder.
     Onnx,
+    /// A publisher's `torch.save` file: imported (no pickle code runs) into
+    /// a checkpoint in the cache when a checkpoint or encoder is asked for.
+    Pytorch,
 }
 
 impl FileKind {
@@ -48,6 +67,41 @@ impl FileKind {
         match self {
             FileKind::Checkpoint => "safetensors",
             FileKind::Onnx => "onnx",
+            FileKind::Pytorch => "pth",
+        }
+    }
+}
+
+/// How a downloaded file is checked before it is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    Sha256(String),
+    /// The first hex digits of the SHA-256 (torch.hub's check).
+    Sha256Prefix(String),
+    Md5(String),
+    /// No published hash: trusted on first use, only when asked to.
+    Unverified,
+}
+
+impl Check {
+    /// Whether a file with these digests passes.
+    pub fn passes(&self, sha256: &str, md5: impl FnOnce() -> String) -> bool {
+        match self {
+            Check::Sha256(h) => h == sha256,
+            Check::Sha256Prefix(p) => sha256.starts_with(p.as_str()),
+            Check::Md5(h) => *h == md5(),
+            Check::Unverified => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Sha256(h) => write!(f, "SHA-256 {h}"),
+            Check::Sha256Prefix(p) => write!(f, "SHA-256 prefix {p}"),
+            Check::Md5(h) => write!(f, "MD5 {h}"),
+            Check::Unverified => write!(f, "no published hash"),
         }
     }
 }
@@ -58,8 +112,43 @@ pub struct File {
     pub kind: FileKind,
     /// Mirrors, tried in order.
     pub urls: Vec<String>,
-    pub size: u64,
-    pub sha256: String,
+    /// Bytes, when known: checked against the download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+impl File {
+    /// The check this file's hash fields ask for (at most one is set; `parse` checks).
+    pub fn check(&self) -> Check {
+        match (&self.sha256, &self.sha256_prefix, &self.md5) {
+            (Some(h), _, _) => Check::Sha256(h.clone()),
+            (_, Some(p), _) => Check::Sha256Prefix(p.clone()),
+            (_, _, Some(m)) => Check::Md5(m.clone()),
+            _ => Check::Unverified,
+        }
+    }
+
+    /// Checks the hash fields: at most one, of the right length, lower-case hex.
+    fn check_hashes(&self) -> Result<(), String> {
+        let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        let set = [self.sha256.is_some(), self.sha256_prefix.is_some(), self.md5.is_some()].iter().filter(|&&b| b).count();
+        if set > 1 {
+            return Err(format!("the {:?} file has more than one of sha256, sha256_prefix and md5", self.kind));
+        }
+        for (field, value, lengths) in [("sha256", &self.sha256, 64..=64), ("sha256_prefix", &self.sha256_prefix, 8..=63), ("md5", &self.md5, 32..=32)] {
+            if let Some(v) = value.as_deref().filter(|v| !(hex(v) && lengths.contains(&v.len()))) {
+                let want = if lengths.start() == lengths.end() { format!("{}", lengths.start()) } else { format!("{} to {}", lengths.start(), lengths.end()) };
+                return Err(format!("{field} `{v}` is not {want} lower-case hex digits"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -96,17 +185,15 @@ impl Manifest {
                 if !kinds.insert(f.kind) {
                     return Err(at(format!("two {:?} files", f.kind)));
                 }
-                if f.sha256.len() != 64 || !f.sha256.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
-                    return Err(at(format!("sha256 `{}` is not 64 lower-case hex digits", f.sha256)));
-                }
-                if f.size == 0 {
+                f.check_hashes().map_err(at)?;
+                if f.size == Some(0) {
                     return Err(at("a file of size 0".into()));
                 }
                 if f.urls.is_empty() {
                     return Err(at(format!("the {:?} file has no URL", f.kind)));
                 }
-                if let Some(u) = f.urls.iter().find(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
-                    return Err(at(format!("URL `{u}` is not http(s)")));
+                if let Some(u) = f.urls.iter().find(|u| u.contains("://") && !["https://", "http://", "hf://"].iter().any(|s| u.starts_with(s))) {
+                    return Err(at(format!("URL `{u}` is neither http(s), hf:// nor relative")));
                 }
             }
         }
@@ -159,9 +246,39 @@ top1 = 42.5
     fn parses_and_checks() {
         let m = Manifest::parse("t.toml", GOOD).unwrap();
         assert_eq!(m.models[0].metric("cifar10", "linear"), Some(42.5));
-        assert_eq!(m.get("r18w16-moco").unwrap().file(FileKind::Checkpoint).unwrap().size, 10);
+        assert_eq!(m.get("r18w16-moco").unwrap().file(FileKind::Checkpoint).unwrap().size, Some(10));
         assert!(m.get("nope").unwrap_err().to_string().contains("known: r18w16-moco"));
         Manifest::parse("embedded", EMBEDDED).unwrap();
+    }
+
+    /// Every embedded file lies on its publisher's own host, once, with a
+    /// well-formed hash (checked by `parse`), or is knowingly unverified.
+    #[test]
+    fn embedded_files_are_the_publishers_own() {
+        const PUBLISHERS: [(&str, &str); 3] = [
+            ("facebookresearch/moco", "https://dl.fbaipublicfiles.com/moco/moco_checkpoints/"),
+            ("pytorch/vision", "https://download.pytorch.org/models/"),
+            ("sungnyun/MixCo-Mixup-Contrastive", "https://drive.google.com/uc?export=download&id="),
+        ];
+        let m = Manifest::parse("embedded", EMBEDDED).unwrap();
+        assert!(m.models.len() >= 7);
+        let mut urls = std::collections::HashSet::new();
+        for model in &m.models {
+            let host = PUBLISHERS.iter().find(|(p, _)| *p == model.publisher).map(|(_, h)| *h);
+            let host = host.unwrap_or_else(|| panic!("{}: publisher `{}` is not a known one", model.name, model.publisher));
+            for f in &model.files {
+                for u in &f.urls {
+                    assert!(u.starts_with(host), "{}: {u} is not on {host}", model.name);
+                    assert!(u.len() > host.len() && !u.contains(' ') && urls.insert(u.clone()), "{}: {u}", model.name);
+                }
+                match (model.publisher.as_str(), f.check()) {
+                    ("sungnyun/MixCo-Mixup-Contrastive", c) => assert_eq!(c, Check::Unverified),
+                    ("pytorch/vision", Check::Sha256Prefix(p)) => assert!(f.urls[0].ends_with(&format!("-{p}.pth")), "torch.hub's prefix is the name's"),
+                    ("facebookresearch/moco", Check::Md5(h)) => assert_eq!(h.len(), 32),
+                    (p, c) => panic!("{}: {p} with {c}", model.name),
+                }
+            }
+        }
     }
 
     #[test]
@@ -169,7 +286,17 @@ top1 = 42.5
         let e = Manifest::parse("t.toml", &GOOD.replace("0000000000000000000000000000000000000000000000000000000000000000", "abc")).unwrap_err();
         assert_eq!(e.to_string(), "zoo manifest t.toml: model 1 (`r18w16-moco`): sha256 `abc` is not 64 lower-case hex digits");
         let e = Manifest::parse("t.toml", &GOOD.replace("https://example.org", "ftp://x")).unwrap_err();
-        assert!(e.to_string().contains("is not http(s)"), "{e}");
+        assert!(e.to_string().contains("is neither http(s), hf:// nor relative"), "{e}");
+        let e = Manifest::parse("t.toml", &GOOD.replace("size = 10", "size = 10\nmd5 = \"0123456789abcdef0123456789abcdef\"")).unwrap_err();
+        assert!(e.to_string().contains("more than one of sha256, sha256_prefix and md5"), "{e}");
+        let only_md5 = GOOD.replace("sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"", "md5 = \"0123\"");
+        let e = Manifest::parse("t.toml", &only_md5).unwrap_err();
+        assert!(e.to_string().contains("md5 `0123` is not 32 lower-case hex digits"), "{e}");
+        let prefix = GOOD.replace("sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"", "sha256_prefix = \"f37072fd\"");
+        let m = Manifest::parse("t.toml", &prefix).unwrap();
+        assert_eq!(m.models[0].files[0].check(), Check::Sha256Prefix("f37072fd".into()));
+        let none = GOOD.replace("sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"", "");
+        assert_eq!(Manifest::parse("t.toml", &none).unwrap().models[0].files[0].check(), Check::Unverified);
         let e = Manifest::parse("t.toml", &format!("{GOOD}{GOOD}")).unwrap_err();
         assert!(e.to_string().contains("appears twice"), "{e}");
         let e = Manifest::parse("t.toml", &GOOD.replace("resnet18", "vgg")).unwrap_err();

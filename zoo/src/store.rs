@@ -2,10 +2,11 @@
 //! trying each mirror), checks size and SHA-256, and only then moves the file
 //! into place, so a file in the cache is always a verified one.
 
-use crate::manifest::{File, FileKind, Manifest, Model};
+use crate::locate::{drive_confirm_url, locate, mirrored, parse_mirrors, Base, Location};
+use crate::manifest::{Check, File, FileKind, Manifest, Model};
 use crate::Error;
 use mixco_data::download::{download, DownloadOptions};
-use mixco_data::fsutil::sha256_file;
+use mixco_data::fsutil::{md5_file, sha256_file};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,12 @@ pub struct Zoo {
     /// Where the manifest came from (`embedded`, a path or a URL).
     pub source: String,
     pub dir: PathBuf,
+    /// Where relative URLs of the manifest resolve.
+    pub base: Base,
+    /// URL prefix rewrites (`$MIXCO_ZOO_MIRROR`, and the CLI's `--mirror`).
+    pub mirrors: Vec<(String, String)>,
+    /// Pull files that have no published hash (trusting them on first use).
+    pub trust_unverified: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,33 +40,52 @@ impl Zoo {
     /// `$MIXCO_ZOO_MANIFEST`, else the embedded one.
     pub fn open(manifest: Option<&str>, dir: PathBuf) -> Result<Zoo, Error> {
         let env = std::env::var("MIXCO_ZOO_MANIFEST").ok().filter(|s| !s.is_empty());
-        let (source, text) = match manifest.map(str::to_string).or(env) {
-            None => ("embedded".to_string(), crate::manifest::EMBEDDED.to_string()),
+        let (source, text, base) = match manifest.map(str::to_string).or(env) {
+            None => ("embedded".to_string(), crate::manifest::EMBEDDED.to_string(), Base::None),
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 let text = fetch_text(&u)?;
-                (u, text)
+                let base = Base::Url(u[..u.rfind('/').map(|i| i + 1).unwrap_or(u.len())].to_string());
+                (u, text, base)
             }
             Some(p) => {
                 let text = mixco_data::fsutil::read_text(Path::new(&p))?;
-                (p, text)
+                let base = Base::Folder(Path::new(&p).parent().map(Path::to_path_buf).unwrap_or_default());
+                (p, text, base)
             }
         };
-        Ok(Zoo { manifest: Manifest::parse(&source, &text)?, source, dir })
+        let mirrors = parse_mirrors(&std::env::var("MIXCO_ZOO_MIRROR").unwrap_or_default())?;
+        Ok(Zoo { manifest: Manifest::parse(&source, &text)?, source, dir, base, mirrors, trust_unverified: false })
     }
 
     pub fn path(&self, model: &Model, kind: FileKind) -> PathBuf {
         self.dir.join(&model.name).join(format!("{}.{}", model.name, kind.extension()))
     }
 
-    /// Size and SHA-256 of the cached file against the manifest.
+    /// The full SHA-256 recorded at the file's first pull.
+    fn pin_path(&self, model: &Model, kind: FileKind) -> PathBuf {
+        let mut p = self.path(model, kind).into_os_string();
+        p.push(".sha256");
+        p.into()
+    }
+
+    fn pinned(&self, model: &Model, kind: FileKind) -> Option<String> {
+        fs::read_to_string(self.pin_path(model, kind)).ok().map(|s| s.trim().to_string()).filter(|s| s.len() == 64)
+    }
+
+    /// The cached file against its pinned SHA-256, else the manifest's hash.
     pub fn status(&self, model: &Model, file: &File) -> Result<FileStatus, Error> {
         let path = self.path(model, file.kind);
         let Ok(meta) = fs::metadata(&path) else { return Ok(FileStatus::Missing) };
-        if meta.len() != file.size {
-            return Ok(FileStatus::Corrupt(format!("{} bytes, the manifest says {}", meta.len(), file.size)));
+        if let Some(size) = file.size.filter(|&s| s != meta.len()) {
+            return Ok(FileStatus::Corrupt(format!("{} bytes, the manifest says {size}", meta.len())));
         }
         let got = sha256_file(&path)?;
-        Ok(if got == file.sha256 { FileStatus::Verified } else { FileStatus::Corrupt(format!("SHA-256 {got}, the manifest says {}", file.sha256)) })
+        if let Some(pin) = self.pinned(model, file.kind) {
+            return Ok(if got == pin { FileStatus::Verified } else { FileStatus::Corrupt(format!("SHA-256 {got}, pinned at its first pull as {pin}")) });
+        }
+        let check = file.check();
+        let md5 = || md5_file(&path).unwrap_or_default();
+        Ok(if check.passes(&got, md5) { FileStatus::Verified } else { FileStatus::Corrupt(format!("SHA-256 {got}; the manifest asks for {check}")) })
     }
 
     /// Makes the model's `kinds` files present and verified; returns each
@@ -81,6 +107,9 @@ impl Zoo {
                 }
                 FileStatus::Missing => {}
             }
+            if file.check() == Check::Unverified && !self.trust_unverified && self.pinned(model, kind).is_none() {
+                return Err(Error::Untrusted { name: name.into(), url: file.urls.join(", ") });
+            }
             self.fetch_file(model, file, &path, opts)?;
             out.push((path, true));
         }
@@ -94,10 +123,10 @@ impl Zoo {
             let _ = fs::remove_file(&staging);
             let _ = fs::remove_file(&part);
         };
-        let opts = DownloadOptions { expected_size: Some(file.size), ..opts.clone() };
+        let opts = DownloadOptions { expected_size: file.size, ..opts.clone() };
         let mut errors = Vec::new();
         for url in &file.urls {
-            match download(url, &staging, &opts) {
+            match self.fetch_one(url, &staging, &opts) {
                 Ok(()) => break,
                 Err(e) => errors.push(e.to_string()),
             }
@@ -107,23 +136,81 @@ impl Zoo {
         }
         let size = fs::metadata(&staging).map_err(|e| mixco_data::Error::io(&staging, e))?.len();
         let got = sha256_file(&staging)?;
-        if size != file.size || got != file.sha256 {
+        let check = file.check();
+        let problem = match (file.size, self.pinned(model, file.kind)) {
+            (Some(want), _) if want != size => Some(format!("got {size} bytes, the manifest says {want}")),
+            (_, Some(pin)) if pin != got => Some(format!("SHA-256 {got}, but {pin} at its first pull: the file changed since")),
+            _ if !check.passes(&got, || md5_file(&staging).unwrap_or_default()) => Some(format!("SHA-256 {got}; the manifest asks for {check}")),
+            _ => None,
+        };
+        if let Some(problem) = problem {
             discard();
-            return Err(Error::Checksum {
-                name: model.name.clone(),
-                url: file.urls.join(", "),
-                problem: if size != file.size {
-                    format!("got {size} bytes, the manifest says {}", file.size)
-                } else {
-                    format!("SHA-256 {got}, the manifest says {}", file.sha256)
-                },
-            });
+            return Err(Error::Checksum { name: model.name.clone(), url: file.urls.join(", "), problem });
         }
         let dir = path.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).map_err(|e| mixco_data::Error::io(dir, e))?;
         fs::rename(&staging, path).map_err(|e| mixco_data::Error::io(path, e))?;
+        if !matches!(check, Check::Sha256(_)) && self.pinned(model, file.kind).is_none() {
+            mixco_data::fsutil::write_atomic(&self.pin_path(model, file.kind), format!("{got}\n").as_bytes())?;
+            let how = if check == Check::Unverified { "trusted on first use (no published hash)".to_string() } else { format!("verified by the publisher's {check}") };
+            eprintln!("zoo:{}: {how}; its SHA-256 {got} is pinned, and every later use checks it", model.name);
+        }
         Ok(())
     }
+
+    /// One URL of the manifest into `staging`: copied from a folder, or
+    /// downloaded (through Google Drive's confirmation page for its links).
+    fn fetch_one(&self, url: &str, staging: &Path, opts: &DownloadOptions) -> Result<(), Error> {
+        let url = match locate(url, &self.base, &self.mirrors)? {
+            Location::File(p) => {
+                if let Some(dir) = staging.parent() {
+                    fs::create_dir_all(dir).map_err(|e| mixco_data::Error::io(dir, e))?;
+                }
+                fs::copy(&p, staging).map_err(|e| mixco_data::Error::io(&p, e))?;
+                return Ok(());
+            }
+            Location::Url(u) if is_google_drive(url) => self.drive_download_url(&u)?,
+            Location::Url(u) => u,
+        };
+        Ok(download(&url, staging, opts)?)
+    }
+
+    /// Google Drive answers a large file's link with a page asking to
+    /// confirm; the file is behind that page's form.
+    fn drive_download_url(&self, url: &str) -> Result<String, Error> {
+        let Some(page) = html_page(url)? else {
+            return Ok(url.to_string()); // the file itself (a small one)
+        };
+        let confirm = drive_confirm_url(&page).ok_or_else(|| Error::Invalid(format!("{url}: Google Drive answered with a page that has no download form (quota exceeded, or the file is not shared)")))?;
+        let confirm = if confirm.starts_with('/') { format!("{}{confirm}", origin(url)) } else { confirm };
+        Ok(mirrored(&confirm, &self.mirrors))
+    }
+}
+
+/// The body of `url` if the server answers with an HTML page (at most 4 MiB).
+fn html_page(url: &str) -> Result<Option<String>, Error> {
+    let stall = DownloadOptions::default().stall_timeout;
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(stall)).http_status_as_error(false).build().into();
+    let bad = |problem: String| Error::Invalid(format!("{url}: {problem}"));
+    let mut resp = agent.get(url).call().map_err(|e| bad(e.to_string()))?;
+    if resp.status() != 200 {
+        return Err(bad(format!("HTTP {}", resp.status().as_u16())));
+    }
+    let html = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
+    if !html {
+        return Ok(None);
+    }
+    resp.body_mut().with_config().limit(4 << 20).read_to_string().map(Some).map_err(|e| bad(e.to_string()))
+}
+
+fn is_google_drive(url: &str) -> bool {
+    url.starts_with("https://drive.google.com/") || url.starts_with("https://drive.usercontent.google.com/")
+}
+
+/// `scheme://host[:port]` of `url`.
+fn origin(url: &str) -> &str {
+    let after = url.find("://").map(|i| i + 3).unwrap_or(0);
+    &url[..url[after..].find('/').map(|i| i + after).unwrap_or(url.len())]
 }
 
 fn fetch_text(url: &str) -> Result<String, Error> {
@@ -141,16 +228,38 @@ fn fetch_text(url: &str) -> Result<String, Error> {
     resp.body_mut().with_config().limit(16 << 20).read_to_string().map_err(|e| bad(e.to_string()))
 }
 
-/// `zoo:NAME` to a pulled file (preferring `prefer`, else the model's other
-/// file); any other string is a path and is returned as is.
+/// `zoo:NAME` to a pulled file (preferring `prefer`, else the model's
+/// checkpoint, else its imported publisher file); any other string is a path
+/// and is returned as is.
 pub fn resolve(spec: &str, prefer: FileKind) -> Result<PathBuf, Error> {
     let Some(name) = spec.strip_prefix("zoo:") else { return Ok(PathBuf::from(spec)) };
     let zoo = Zoo::open(None, default_cache_dir())?;
-    let model = zoo.manifest.get(name)?;
-    let kind = if model.file(prefer).is_some() { prefer } else { model.files[0].kind };
-    let (path, fetched) = zoo.pull(name, &[kind], &DownloadOptions::default())?.remove(0);
-    if fetched {
-        eprintln!("pulled zoo:{name} into {}", path.display());
+    zoo.local(name, prefer, &DownloadOptions::default())
+}
+
+impl Zoo {
+    /// A usable local file of model `name`: its `prefer` file, else its
+    /// checkpoint, else its publisher's file imported into a checkpoint
+    /// (once, next to it in the cache).
+    pub fn local(&self, name: &str, prefer: FileKind, opts: &DownloadOptions) -> Result<PathBuf, Error> {
+        let model = self.manifest.get(name)?;
+        let kind = [prefer, FileKind::Checkpoint, FileKind::Pytorch].into_iter().find(|&k| model.file(k).is_some()).unwrap_or(model.files[0].kind);
+        let (path, fetched) = self.pull(name, &[kind], opts)?.remove(0);
+        if fetched {
+            eprintln!("pulled zoo:{name} into {}", path.display());
+        }
+        if kind != FileKind::Pytorch {
+            return Ok(path);
+        }
+        let imported = self.path(model, FileKind::Checkpoint);
+        let source = mixco_data::fsutil::sha256_file(&path)?;
+        let current = mixco_model::Checkpoint::load(&imported).ok().is_some_and(|ck| ck.metadata.get("source_sha256") == Some(&source));
+        if !current {
+            let opts = crate::import::ImportOptions { method: Some(model.method.clone()), mixco: model.mixco, input_size: model.input_size, ..Default::default() };
+            let imp = crate::import::import_file(&path, &opts)?;
+            imp.checkpoint.save(&imported)?;
+            eprintln!("zoo:{name}: imported {} ({} layout, {} tensors) into {}", path.display(), imp.layout, imp.mapped.len(), imported.display());
+        }
+        Ok(imported)
     }
-    Ok(path)
 }

@@ -1,0 +1,161 @@
+//! `mixco zoo publish`: a finished run and its evaluation as a release
+//! bundle that any static host or Hugging Face Hub repository can serve:
+//! the encoder checkpoint (backbone and head, without the key encoder,
+//! queue and optimiser state), its ONNX export, the training settings as a
+//! `mixco train --config` file, a model card, and the manifest entry
+//! (`--manifest DIR/manifest.toml` serves it; its URLs are relative, or
+//! `hf://` when the Hub repository is named).
+
+use crate::manifest::{File, FileKind, Manifest, Metric, Model};
+use crate::Error;
+use mixco_data::fsutil::{sha256_hex, write_atomic};
+use mixco_model::run::FINAL_FILE;
+use mixco_model::Checkpoint;
+use std::path::{Path, PathBuf};
+
+pub struct PublishOptions {
+    /// The model's name (default: from its architecture, data and method).
+    pub name: Option<String>,
+    pub description: String,
+    /// `OWNER/REPO` on the Hugging Face Hub: URLs `hf://OWNER/REPO/FILE`.
+    pub hub: Option<String>,
+}
+
+/// What was written.
+pub struct Bundle {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes the bundle of `run` (a run folder holding final.safetensors)
+/// evaluated in `report` (a `mixco eval --json` file) into `out`.
+pub fn publish(run: &Path, report: &Path, out: &Path, opts: &PublishOptions) -> Result<Bundle, Error> {
+    let ck_path = run.join(FINAL_FILE);
+    let bytes = mixco_data::fsutil::read_file(&ck_path)?;
+    let ck = Checkpoint::encoder_from_bytes(&ck_path, &bytes)?;
+    let cfg = ck.config(&ck_path)?;
+    let meta = |k: &str| ck.metadata.get(k).cloned().unwrap_or_default();
+    let hparams: serde_json::Value = serde_json::from_str(&meta("hparams")).map_err(|e| invalid(&ck_path, format!("metadata `hparams`: {e}")))?;
+    let epochs = hparams["epochs"].as_u64().unwrap_or(0) as usize;
+    let dataset = meta("dataset");
+    let name = opts.name.clone().unwrap_or_else(|| {
+        let method = if cfg.mixco { format!("{}-mixco", cfg.method) } else { cfg.method.clone() };
+        format!("{}w{}-{dataset}-{method}-{epochs}ep", cfg.arch.depth.to_string().replace("resnet", "r"), cfg.arch.width)
+    });
+    let reports = mixco_eval::report::read(report)?;
+    let metrics = metrics(&reports);
+    std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
+
+    let ck_bytes = std::fs::read(save(&ck, &out.join(format!("{name}.safetensors")))?).map_err(|e| mixco_data::Error::io(out, e))?;
+    let onnx = mixco_export::export(&ck, &ck_path, &sha256_hex(&bytes), &Default::default()).map_err(|e| invalid(&ck_path, e.to_string()))?;
+    let settings = settings_toml(&hparams);
+    let files = [(FileKind::Checkpoint, format!("{name}.safetensors"), ck_bytes), (FileKind::Onnx, format!("{name}.onnx"), onnx.bytes)];
+    let url = |file: &str| opts.hub.as_ref().map(|h| format!("hf://{h}/{file}")).unwrap_or_else(|| file.to_string());
+    let entry = Model {
+        name: name.clone(),
+        description: opts.description.clone(),
+        publisher: opts.hub.clone().unwrap_or_default(),
+        method: cfg.method.clone(),
+        mixco: cfg.mixco,
+        arch: cfg.arch.name(),
+        width: cfg.arch.width,
+        stem: cfg.arch.stem.to_string(),
+        dataset: dataset.clone(),
+        input_size: None,
+        epochs,
+        files: files
+            .iter()
+            .map(|(kind, file, bytes)| File { kind: *kind, urls: vec![url(file)], size: Some(bytes.len() as u64), sha256: Some(sha256_hex(bytes)), sha256_prefix: None, md5: None })
+            .collect(),
+        metrics,
+    };
+    let manifest = Manifest { models: vec![entry] };
+    let manifest_text = toml::to_string(&manifest).map_err(|e| Error::Invalid(format!("cannot write the manifest: {e}")))?;
+    Manifest::parse("the written manifest", &manifest_text)?; // what we write, we read
+    let mut written = Vec::new();
+    for (_, file, bytes) in &files {
+        let p = out.join(file);
+        write_atomic(&p, bytes)?;
+        written.push(p);
+    }
+    let card = card(&manifest.models[0], &ck, &settings, &name);
+    for (file, text) in [(format!("{name}.toml"), settings), ("README.md".to_string(), card), ("manifest.toml".to_string(), manifest_text)] {
+        let p = out.join(file);
+        write_atomic(&p, text.as_bytes())?;
+        written.push(p);
+    }
+    Ok(Bundle { name, files: written })
+}
+
+fn invalid(path: &Path, problem: String) -> Error {
+    Error::Import { path: path.into(), problem: crate::ReadError(problem) }
+}
+
+fn save(ck: &Checkpoint, path: &Path) -> Result<PathBuf, Error> {
+    ck.save(path)?;
+    Ok(path.to_path_buf())
+}
+
+/// Top-1 (%) of the report's first model on each of its datasets.
+fn metrics(reports: &[mixco_eval::report::Report]) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for r in reports {
+        let Some(m) = r.results.first() else { continue };
+        out.push(Metric { dataset: r.dataset.clone(), probe: "linear".into(), top1: round2(100.0 * m.linear.top1) });
+        for (k, v) in &m.knn_top1 {
+            out.push(Metric { dataset: r.dataset.clone(), probe: format!("knn{k}"), top1: round2(100.0 * v) });
+        }
+    }
+    out
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// The run's settings as a `mixco train --config` file (unset ones left out).
+fn settings_toml(hparams: &serde_json::Value) -> String {
+    let mut table = toml::Table::new();
+    for (k, v) in hparams.as_object().into_iter().flatten() {
+        let value = match v {
+            serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+            serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => toml::Value::Integer(n.as_i64().unwrap_or(i64::MAX)),
+            serde_json::Value::Number(n) => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::String(s) => toml::Value::String(s.clone()),
+            _ => continue, // null: the default
+        };
+        table.insert(k.clone(), value);
+    }
+    toml::to_string(&table).unwrap_or_default()
+}
+
+/// The model card: what it is, how it was made, what it measured, its files.
+fn card(m: &Model, ck: &Checkpoint, settings: &str, name: &str) -> String {
+    let meta = |k: &str| ck.metadata.get(k).cloned().unwrap_or_else(|| "?".into());
+    let mut s = format!("# {name}\n\n{}\n\n", if m.description.is_empty() { "A mixco encoder." } else { &m.description });
+    s += &format!(
+        "- Architecture: {} (base width {}, {} stem), method {}{}\n- Data: {} (training split SHA-256 {}{})\n- mixco {}, seed {}, {} epochs\n\n",
+        m.arch,
+        m.width,
+        m.stem,
+        m.method,
+        if m.mixco { " + MixCo" } else { "" },
+        m.dataset,
+        meta("dataset_sha256"),
+        ck.metadata.get("dataset_cut").map(|c| format!("; cut: {c}")).unwrap_or_default(),
+        meta("mixco_version"),
+        meta("seed"),
+        m.epochs
+    );
+    s += &format!("## Reproduce\n\n```sh\nmixco train --config {name}.toml --dataset {} --output runs/{name}\n```\n\n`{name}.toml`:\n\n```toml\n{settings}```\n\n", m.dataset);
+    s += "## Measured (`mixco eval`, top-1 %)\n\n| dataset | probe | top-1 |\n|---|---|---|\n";
+    for x in &m.metrics {
+        s += &format!("| {} | {} | {:.2} |\n", x.dataset, x.probe, x.top1);
+    }
+    s += "\n## Files\n\n| file | bytes | SHA-256 |\n|---|---|---|\n";
+    for f in &m.files {
+        s += &format!("| {} | {} | {} |\n", f.urls[0], f.size.unwrap_or(0), f.sha256.as_deref().unwrap_or("?"));
+    }
+    s += &format!("\nUse: `mixco zoo pull {name} --manifest manifest.toml`, then `mixco eval zoo:{name} ...` with the same `--manifest` (or `MIXCO_ZOO_MANIFEST`).\n");
+    s
+}
