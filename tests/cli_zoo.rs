@@ -63,6 +63,13 @@ fn reference_moco_checkpoint_gives_pytorchs_features() {
     import_matches_pytorch("moco_r10w4.pth.tar", 32, &[]);
 }
 
+/// MoCo v1's layout (one linear projection, `encoder_q.fc`): the backbone
+/// imports and gives PyTorch's features (fixture: scripts/derive_moco_v1_fixture.py).
+#[test]
+fn moco_v1_backbone_matches_pytorch() {
+    import_matches_pytorch("moco_v1_r10w4.pth.tar", 32, &[]);
+}
+
 #[test]
 fn torchvision_half_state_dict_gives_pytorchs_features() {
     import_matches_pytorch("torchvision_r10w4_half.pth", 64, &["--input-size", "64"]);
