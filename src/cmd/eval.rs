@@ -173,7 +173,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         bail!("--dump-features {}: is a file, not a folder; name a folder (it is created if missing)", dir.display());
     }
     let overrides = Overrides { input_size: args.input_size, mean: args.mean, std: args.std, output: args.output.clone() };
-    let paths = args.models.iter().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx)).collect::<Result<Vec<_>, _>>()?;
+    let paths = args.models.iter().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Onnx, super::zoo::tell)).collect::<Result<Vec<_>, _>>()?;
     let mut models = Vec::new();
     for (path, label) in paths.iter().zip(mixco_eval::model::distinct_labels(&paths)) {
         let mut model = EncoderModel::load_with(path, &overrides).map_err(flagged)?;

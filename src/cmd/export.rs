@@ -36,7 +36,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(mut args: ExportArgs) -> Result<()> {
-    let path = mixco_zoo::resolve(&args.checkpoint, mixco_zoo::FileKind::Checkpoint)?;
+    let path = mixco_zoo::resolve(&args.checkpoint, mixco_zoo::FileKind::Checkpoint, super::zoo::tell)?;
     args.checkpoint = path.display().to_string();
     let checkpoint = path;
     let bytes = read_file(&checkpoint)?;

@@ -170,7 +170,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         mixco_train::tch::set_num_threads(t);
     }
-    let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint)).transpose()?;
+    let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint, super::zoo::tell)).transpose()?;
     // Resuming in the checkpoint's own folder continues that run; anywhere
     // else the folder is checked for another run as for a fresh start.
     let from_dir = resume.as_ref().map(|p| p.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());

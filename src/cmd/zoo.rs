@@ -151,6 +151,11 @@ struct ImportArgs {
     verbose: bool,
 }
 
+/// What the zoo did, on stderr.
+pub fn tell(notice: &mixco_zoo::Notice) {
+    eprintln!("{notice}");
+}
+
 pub fn run(args: ZooArgs) -> Result<()> {
     match args.command {
         ZooCommand::Import(a) => return import(a),
@@ -171,6 +176,7 @@ pub fn run(args: ZooArgs) -> Result<()> {
         zoo.mirrors.extend(mixco_zoo::locate::parse_mirrors(m)?);
     }
     zoo.trust_unverified = args.trust_unverified;
+    zoo.notify = Box::new(tell);
     match args.command {
         ZooCommand::List { json } => list(&zoo, json),
         ZooCommand::Pull { names, all, kind } => {

@@ -11,7 +11,7 @@ pub mod store;
 pub mod torch_file;
 
 pub use manifest::{FileKind, Manifest, Model};
-pub use store::{default_cache_dir, resolve, FileStatus, Zoo};
+pub use store::{default_cache_dir, resolve, FileStatus, Notice, Zoo};
 
 use std::path::PathBuf;
 

@@ -15,6 +15,31 @@ pub fn default_cache_dir() -> PathBuf {
     mixco_data::fsutil::cache_dir("zoo")
 }
 
+/// What the zoo did that a user should hear of (the CLI prints them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A cached file failed its check and is downloaded again.
+    Damaged { path: PathBuf, why: String },
+    /// A file verified by something weaker than its full SHA-256 was pinned.
+    Pinned { name: String, check: Check, sha256: String },
+    Pulled { name: String, path: PathBuf },
+    Imported { name: String, from: PathBuf, layout: String, tensors: usize, to: PathBuf },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Damaged { path, why } => write!(f, "warning: {} is damaged ({why}); downloading it again", path.display()),
+            Notice::Pinned { name, check, sha256 } => {
+                let how = if *check == Check::Unverified { "trusted on first use (no published hash)".to_string() } else { format!("verified by the publisher's {check}") };
+                write!(f, "zoo:{name}: {how}; its SHA-256 {sha256} is pinned, and every later use checks it")
+            }
+            Notice::Pulled { name, path } => write!(f, "pulled zoo:{name} into {}", path.display()),
+            Notice::Imported { name, from, layout, tensors, to } => write!(f, "zoo:{name}: imported {} ({layout} layout, {tensors} tensors) into {}", from.display(), to.display()),
+        }
+    }
+}
+
 pub struct Zoo {
     pub manifest: Manifest,
     /// Where the manifest came from (`embedded`, a path or a URL).
@@ -26,6 +51,8 @@ pub struct Zoo {
     pub mirrors: Vec<(String, String)>,
     /// Pull files that have no published hash (trusting them on first use).
     pub trust_unverified: bool,
+    /// Told of what the zoo does (nothing by default).
+    pub notify: Box<dyn Fn(&Notice)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +81,7 @@ impl Zoo {
             }
         };
         let mirrors = parse_mirrors(&std::env::var("MIXCO_ZOO_MIRROR").unwrap_or_default())?;
-        Ok(Zoo { manifest: Manifest::parse(&source, &text)?, source, dir, base, mirrors, trust_unverified: false })
+        Ok(Zoo { manifest: Manifest::parse(&source, &text)?, source, dir, base, mirrors, trust_unverified: false, notify: Box::new(|_| {}) })
     }
 
     pub fn path(&self, model: &Model, kind: FileKind) -> PathBuf {
@@ -102,7 +129,7 @@ impl Zoo {
                     continue;
                 }
                 FileStatus::Corrupt(why) => {
-                    eprintln!("warning: {} is damaged ({why}); downloading it again", path.display());
+                    (self.notify)(&Notice::Damaged { path: path.clone(), why });
                     fs::remove_file(&path).map_err(|e| mixco_data::Error::io(&path, e))?;
                 }
                 FileStatus::Missing => {}
@@ -152,8 +179,7 @@ impl Zoo {
         fs::rename(&staging, path).map_err(|e| mixco_data::Error::io(path, e))?;
         if !matches!(check, Check::Sha256(_)) && self.pinned(model, file.kind).is_none() {
             mixco_data::fsutil::write_atomic(&self.pin_path(model, file.kind), format!("{got}\n").as_bytes())?;
-            let how = if check == Check::Unverified { "trusted on first use (no published hash)".to_string() } else { format!("verified by the publisher's {check}") };
-            eprintln!("zoo:{}: {how}; its SHA-256 {got} is pinned, and every later use checks it", model.name);
+            (self.notify)(&Notice::Pinned { name: model.name.clone(), check, sha256: got });
         }
         Ok(())
     }
@@ -229,11 +255,12 @@ fn fetch_text(url: &str) -> Result<String, Error> {
 }
 
 /// `zoo:NAME` to a pulled file (preferring `prefer`, else the model's
-/// checkpoint, else its imported publisher file); any other string is a path
-/// and is returned as is.
-pub fn resolve(spec: &str, prefer: FileKind) -> Result<PathBuf, Error> {
+/// checkpoint, else its imported publisher file), telling `notify` what it
+/// did; any other string is a path and is returned as is.
+pub fn resolve(spec: &str, prefer: FileKind, notify: impl Fn(&Notice) + 'static) -> Result<PathBuf, Error> {
     let Some(name) = spec.strip_prefix("zoo:") else { return Ok(PathBuf::from(spec)) };
-    let zoo = Zoo::open(None, default_cache_dir())?;
+    let mut zoo = Zoo::open(None, default_cache_dir())?;
+    zoo.notify = Box::new(notify);
     zoo.local(name, prefer, &DownloadOptions::default())
 }
 
@@ -246,7 +273,7 @@ impl Zoo {
         let kind = [prefer, FileKind::Checkpoint, FileKind::Pytorch].into_iter().find(|&k| model.file(k).is_some()).unwrap_or(model.files[0].kind);
         let (path, fetched) = self.pull(name, &[kind], opts)?.remove(0);
         if fetched {
-            eprintln!("pulled zoo:{name} into {}", path.display());
+            (self.notify)(&Notice::Pulled { name: name.into(), path: path.clone() });
         }
         if kind != FileKind::Pytorch {
             return Ok(path);
@@ -258,7 +285,7 @@ impl Zoo {
             let opts = crate::import::ImportOptions { method: Some(model.method.clone()), mixco: model.mixco, input_size: model.input_size, ..Default::default() };
             let imp = crate::import::import_file(&path, &opts)?;
             imp.checkpoint.save(&imported)?;
-            eprintln!("zoo:{name}: imported {} ({} layout, {} tensors) into {}", path.display(), imp.layout, imp.mapped.len(), imported.display());
+            (self.notify)(&Notice::Imported { name: name.into(), from: path.clone(), layout: imp.layout.into(), tensors: imp.mapped.len(), to: imported.clone() });
         }
         Ok(imported)
     }
