@@ -183,46 +183,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     eprintln!("loading {} ...", source.name());
     let splits = source.load(&dataset.rest.root.path())?;
     let mut trainer = match &resume {
-        Some(path) => {
-            let given = args.settings_given();
-            if !given.is_empty() {
-                bail!(
-                    "{}: a resumed run keeps the settings in its checkpoint; drop {} (only --epochs may change, to extend the run), \
-                     or start a new run with them",
-                    path.display(),
-                    given.join(", ")
-                );
-            }
-            let mut t = Trainer::resume(path, &splits, device).map_err(flagged)?;
-            if let Some(e) = args.epochs.filter(|&e| e != t.cfg.epochs) {
-                let was = t.cfg.epochs;
-                t.set_epochs(e).map_err(|e| anyhow::anyhow!("--{e}"))?;
-                eprintln!("--epochs {e}: the run now has {e} epochs (was {was}); the learning-rate schedule follows the new length, and its checkpoints record it");
-            }
-            t
-        }
+        Some(path) => resumed(&args, path, &splits, device)?,
         None => Trainer::new(args.config()?, &splits, device).map_err(flagged)?,
     };
     trainer.dataset_cut = cut;
     // With the settings and data known good: the folder is ours alone
     // (locked, and so writable) before anything in it changes.
     let lock = RunLock::acquire(&args.output)?;
-    for p in lock.remove_stale_temps() {
-        eprintln!("removed {}, left by a writer that did not finish", p.display());
-    }
-    for p in earlier {
-        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
-    }
-    match &from_dir {
-        Some(_) if in_place => {
-            let dropped = run_dir::truncate_log(&args.output, trainer.step)?;
-            if dropped > 0 {
-                eprintln!("log.jsonl: dropped {dropped} line(s) logged after the checkpoint's step {} (they are trained again)", trainer.step);
-            }
-        }
-        Some(from) => run_dir::copy_log(from, &args.output, trainer.step)?,
-        None => {}
-    }
+    prepare_folder(&lock, &args.output, earlier, from_dir.as_deref(), in_place, trainer.step)?;
     let c = &trainer.cfg;
     eprintln!(
         "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}, from step {}",
@@ -235,21 +203,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         device,
         trainer.step
     );
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    {
-        let (interrupt, presses) = (interrupt.clone(), presses.clone());
-        ctrlc::set_handler(move || {
-            if presses.fetch_add(1, Ordering::SeqCst) > 0 {
-                eprintln!("\ninterrupted twice: exiting without a checkpoint");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: saving a checkpoint after this step (press Ctrl-C again to quit at once)");
-            interrupt.store(true, Ordering::SeqCst);
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-    let opts = RunOptions { output: args.output.clone(), interrupt, max_steps: None };
+    let opts = RunOptions { output: args.output.clone(), interrupt: ctrl_c()?, max_steps: None };
     let summary = trainer.run(&opts, &mut Terminal::new())?;
     if summary.interrupted {
         let mut cmd = vec!["mixco".to_string(), "train".into(), "--resume".into(), summary.checkpoint.display().to_string()];
@@ -267,6 +221,65 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{}", warning_text(w));
     }
     Ok(())
+}
+
+/// The run in checkpoint `path`, with only --epochs allowed to change.
+fn resumed(args: &TrainArgs, path: &std::path::Path, splits: &mixco_data::Splits, device: mixco_train::tch::Device) -> Result<Trainer> {
+    let given = args.settings_given();
+    if !given.is_empty() {
+        bail!(
+            "{}: a resumed run keeps the settings in its checkpoint; drop {} (only --epochs may change, to extend the run), \
+             or start a new run with them",
+            path.display(),
+            given.join(", ")
+        );
+    }
+    let mut t = Trainer::resume(path, splits, device).map_err(flagged)?;
+    if let Some(e) = args.epochs.filter(|&e| e != t.cfg.epochs) {
+        let was = t.cfg.epochs;
+        t.set_epochs(e).map_err(|e| anyhow::anyhow!("--{e}"))?;
+        eprintln!("--epochs {e}: the run now has {e} epochs (was {was}); the learning-rate schedule follows the new length, and its checkpoints record it");
+    }
+    Ok(t)
+}
+
+/// The locked folder made ready: stale temporary files and an earlier run's
+/// files (`--overwrite`) deleted, the log cut or copied to the resume step.
+fn prepare_folder(lock: &RunLock, out: &std::path::Path, earlier: Vec<PathBuf>, from: Option<&std::path::Path>, in_place: bool, step: usize) -> Result<()> {
+    for p in lock.remove_stale_temps() {
+        eprintln!("removed {}, left by a writer that did not finish", p.display());
+    }
+    for p in earlier {
+        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
+    }
+    match from {
+        Some(_) if in_place => {
+            let dropped = run_dir::truncate_log(out, step)?;
+            if dropped > 0 {
+                eprintln!("log.jsonl: dropped {dropped} line(s) logged after the checkpoint's step {step} (they are trained again)");
+            }
+        }
+        Some(from) => run_dir::copy_log(from, out, step)?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// Ctrl-C once: stop after the current step with a checkpoint; twice: at once.
+fn ctrl_c() -> Result<Arc<AtomicBool>> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\ninterrupted twice: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving a checkpoint after this step (press Ctrl-C again to quit at once)");
+        flag.store(true, Ordering::SeqCst);
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(interrupt)
 }
 
 /// A setting's error as the flag that sets it.
