@@ -205,11 +205,16 @@ fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
 impl Checkpoint {
     /// Serialises to safetensors and writes atomically.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        mixco_data::fsutil::write_atomic(path, &self.to_bytes(path)?)?;
+        Ok(())
+    }
+
+    /// The safetensors bytes (`path` names the file in errors).
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, CheckpointError> {
         let views: Vec<(String, View)> = self.tensors.iter().map(|(k, t)| (k.clone(), View(t, t.bytes()))).collect();
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| invalid(path, format!("cannot serialise: {e}")))?;
-        mixco_data::fsutil::write_atomic(path, &sorted_header(bytes))?;
-        Ok(())
+        Ok(sorted_header(bytes))
     }
 
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {

@@ -25,6 +25,11 @@ pub fn is_run_file(name: &str) -> bool {
     matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE | OLD_CURVES_FILE) || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
 }
 
+/// A run's name (in curves and plots): its folder's.
+pub fn run_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+}
+
 /// One line of `log.jsonl`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochLog {
@@ -57,12 +62,7 @@ pub struct EpochLog {
 
 /// The lines of a run's `log.jsonl` (a resumed run appends to it).
 pub fn read_log(path: &Path) -> Result<Vec<EpochLog>, Error> {
-    let text = fsutil::read_text(path)?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::format(path, format!("line {}: not a log line ({e})", i + 1))))
-        .collect()
+    Ok(raw_lines(path)?.into_iter().map(|(_, line)| line).collect())
 }
 
 /// Appends one line to `log.jsonl` (created if missing).
@@ -72,22 +72,22 @@ pub fn append_log(path: &Path, line: &EpochLog) -> Result<(), Error> {
 }
 
 /// The lines of the log at `path` as written (a re-serialised float could
-/// differ in its last digit), each with its parsed step.
-fn raw_lines(path: &Path) -> Result<Vec<(String, usize)>, Error> {
+/// differ in its last digit), each with what it says.
+fn raw_lines(path: &Path) -> Result<Vec<(String, EpochLog)>, Error> {
     let text = fsutil::read_text(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             let line: EpochLog = serde_json::from_str(l).map_err(|e| Error::format(path, format!("line {}: not a log line ({e})", i + 1)))?;
-            Ok((l.to_string(), line.step))
+            Ok((l.to_string(), line))
         })
         .collect()
 }
 
 /// `log.jsonl`'s text for the lines at or before `step`, byte for byte.
-fn log_up_to(lines: &[(String, usize)], step: usize) -> String {
-    lines.iter().filter(|(_, s)| *s <= step).map(|(l, _)| format!("{l}\n")).collect()
+fn log_up_to(lines: &[(String, EpochLog)], step: usize) -> String {
+    lines.iter().filter(|(_, l)| l.step <= step).map(|(l, _)| format!("{l}\n")).collect()
 }
 
 /// Rewrites `dir/log.jsonl` (atomically) without the lines of steps past
@@ -99,7 +99,7 @@ pub fn truncate_log(dir: &Path, step: usize) -> Result<usize, Error> {
         return Ok(0);
     }
     let lines = raw_lines(&path)?;
-    let dropped = lines.iter().filter(|(_, s)| *s > step).count();
+    let dropped = lines.iter().filter(|(_, l)| l.step > step).count();
     if dropped > 0 {
         fsutil::write_atomic(&path, log_up_to(&lines, step).as_bytes())?;
     }

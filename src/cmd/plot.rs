@@ -31,7 +31,10 @@ pub fn run(args: PlotArgs) -> Result<()> {
         if !has_curves(&log) {
             bail!("{}: no epochs logged yet", file.display());
         }
-        let label = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.display().to_string());
+        let label = match file.parent().filter(|p| p.file_name().is_some()) {
+            Some(dir) => mixco_model::run::run_name(dir),
+            None => file.display().to_string(),
+        };
         runs.push((label, log));
     }
     let img = training_curves(&args.title, &runs);

@@ -231,12 +231,7 @@ fn list(zoo: &Zoo, json: bool) -> Result<()> {
         let method = if m.mixco { format!("{} + MixCo", m.method) } else { m.method.clone() };
         let metric = |p: &str| m.metric(&m.dataset, p).map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
         let size: Option<u64> = m.files.iter().map(|f| f.size).sum();
-        let checks: Vec<String> = m.files.iter().map(|f| match f.check() {
-            mixco_zoo::manifest::Check::Sha256(_) => "sha256".to_string(),
-            mixco_zoo::manifest::Check::Sha256Prefix(_) => "sha256 prefix".into(),
-            mixco_zoo::manifest::Check::Md5(_) => "md5".into(),
-            mixco_zoo::manifest::Check::Unverified => "nothing (TOFU)".into(),
-        }).collect();
+        let checks: Vec<&str> = m.files.iter().map(|f| f.check().kind()).collect();
         let cached = m.files.iter().filter(|f| zoo.path(m, f.kind).is_file()).count();
         t.add_row(prettytable::row![
             m.name,

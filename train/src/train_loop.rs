@@ -4,7 +4,7 @@
 
 use crate::collapse::{CollapseWarning, COLLAPSE_COSINE};
 use crate::trainer::{StepStats, TrainError, Trainer};
-use mixco_model::run::{append_log, epoch_file, read_log, EpochLog, CURVES_FILE, FINAL_FILE, LAST_FILE, LOG_FILE};
+use mixco_model::run::{append_log, epoch_file, read_log, run_name, EpochLog, CURVES_FILE, FINAL_FILE, LAST_FILE, LOG_FILE};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,12 +15,6 @@ pub struct RunOptions {
     pub interrupt: std::sync::Arc<AtomicBool>,
     /// Stop after this many steps of this call (as if interrupted).
     pub max_steps: Option<usize>,
-}
-
-impl RunOptions {
-    pub fn new(output: impl Into<PathBuf>) -> RunOptions {
-        RunOptions { output: output.into(), interrupt: Default::default(), max_steps: None }
-    }
 }
 
 /// What a run reports while it trains.
@@ -129,7 +123,7 @@ impl Trainer {
         }
         summary.checkpoint = out.join(FINAL_FILE);
         self.checkpoint().save(&summary.checkpoint)?;
-        let curves = mixco_eval::chart::training_curves("training curves", &[(run_label(out), read_log(&log_path)?)]);
+        let curves = mixco_eval::chart::training_curves("training curves", &[(run_name(out), read_log(&log_path)?)]);
         mixco_data::fsutil::write_atomic(&out.join(CURVES_FILE), &mixco_eval::chart::png_bytes(&curves))?;
         summary.steps = self.step - started;
         Ok(summary)
@@ -192,9 +186,4 @@ impl Trainer {
             note: self.note.take(),
         }
     }
-}
-
-/// A run's name in its curves: its folder's.
-pub fn run_label(dir: &std::path::Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
 }

@@ -84,6 +84,16 @@ pub enum Check {
 }
 
 impl Check {
+    /// What kind of check it is, for tables.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Sha256(_) => "sha256",
+            Check::Sha256Prefix(_) => "sha256 prefix",
+            Check::Md5(_) => "md5",
+            Check::Unverified => "nothing (TOFU)",
+        }
+    }
+
     /// Whether a file with these digests passes.
     pub fn passes(&self, sha256: &str, md5: impl FnOnce() -> String) -> bool {
         match self {

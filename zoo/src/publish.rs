@@ -46,7 +46,7 @@ pub fn publish(run: &Path, report: &Path, out: &Path, opts: &PublishOptions) -> 
     let metrics = metrics(&reports);
     std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
 
-    let ck_bytes = std::fs::read(save(&ck, &out.join(format!("{name}.safetensors")))?).map_err(|e| mixco_data::Error::io(out, e))?;
+    let ck_bytes = ck.to_bytes(&out.join(format!("{name}.safetensors")))?;
     let onnx = mixco_export::export(&ck, &ck_path, &sha256_hex(&bytes), &Default::default()).map_err(|e| invalid(&ck_path, e.to_string()))?;
     let settings = settings_toml(&hparams);
     let files = [(FileKind::Checkpoint, format!("{name}.safetensors"), ck_bytes), (FileKind::Onnx, format!("{name}.onnx"), onnx.bytes)];
@@ -89,11 +89,6 @@ pub fn publish(run: &Path, report: &Path, out: &Path, opts: &PublishOptions) -> 
 
 fn invalid(path: &Path, problem: String) -> Error {
     Error::Import { path: path.into(), problem: crate::ReadError(problem) }
-}
-
-fn save(ck: &Checkpoint, path: &Path) -> Result<PathBuf, Error> {
-    ck.save(path)?;
-    Ok(path.to_path_buf())
 }
 
 /// Top-1 (%) of the report's first model on each of its datasets.

@@ -106,13 +106,26 @@ impl Zoo {
         if let Some(size) = file.size.filter(|&s| s != meta.len()) {
             return Ok(FileStatus::Corrupt(format!("{} bytes, the manifest says {size}", meta.len())));
         }
-        let got = sha256_file(&path)?;
+        Ok(match self.problem(model, file, &path, &sha256_file(&path)?) {
+            None => FileStatus::Verified,
+            Some(why) => FileStatus::Corrupt(why),
+        })
+    }
+
+    /// What is wrong with the file at `path`, whose SHA-256 is `got`: its
+    /// pin when it has one (the pin replaces weaker checks), else the
+    /// manifest's check. Its size is checked by the caller.
+    fn problem(&self, model: &Model, file: &File, path: &Path, got: &str) -> Option<String> {
         if let Some(pin) = self.pinned(model, file.kind) {
-            return Ok(if got == pin { FileStatus::Verified } else { FileStatus::Corrupt(format!("SHA-256 {got}, pinned at its first pull as {pin}")) });
+            return (got != pin).then(|| format!("SHA-256 {got}, pinned at its first pull as {pin}: the file changed since"));
         }
         let check = file.check();
-        let md5 = || md5_file(&path).unwrap_or_default();
-        Ok(if check.passes(&got, md5) { FileStatus::Verified } else { FileStatus::Corrupt(format!("SHA-256 {got}; the manifest asks for {check}")) })
+        (!check.passes(got, || md5_file(path).unwrap_or_default())).then(|| format!("SHA-256 {got}; the manifest asks for {check}"))
+    }
+
+    /// The full SHA-256 the file was verified by: the manifest's, else its pin.
+    fn known_sha256(&self, model: &Model, file: &File) -> Option<String> {
+        file.sha256.clone().or_else(|| self.pinned(model, file.kind))
     }
 
     /// Makes the model's `kinds` files present and verified; returns each
@@ -164,11 +177,9 @@ impl Zoo {
         let size = fs::metadata(&staging).map_err(|e| mixco_data::Error::io(&staging, e))?.len();
         let got = sha256_file(&staging)?;
         let check = file.check();
-        let problem = match (file.size, self.pinned(model, file.kind)) {
-            (Some(want), _) if want != size => Some(format!("got {size} bytes, the manifest says {want}")),
-            (_, Some(pin)) if pin != got => Some(format!("SHA-256 {got}, but {pin} at its first pull: the file changed since")),
-            _ if !check.passes(&got, || md5_file(&staging).unwrap_or_default()) => Some(format!("SHA-256 {got}; the manifest asks for {check}")),
-            _ => None,
+        let problem = match file.size {
+            Some(want) if want != size => Some(format!("got {size} bytes, the manifest says {want}")),
+            _ => self.problem(model, file, &staging, &got),
         };
         if let Some(problem) = problem {
             discard();
@@ -215,13 +226,8 @@ impl Zoo {
 
 /// The body of `url` if the server answers with an HTML page (at most 4 MiB).
 fn html_page(url: &str) -> Result<Option<String>, Error> {
-    let stall = DownloadOptions::default().stall_timeout;
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(stall)).http_status_as_error(false).build().into();
     let bad = |problem: String| Error::Invalid(format!("{url}: {problem}"));
-    let mut resp = agent.get(url).call().map_err(|e| bad(e.to_string()))?;
-    if resp.status() != 200 {
-        return Err(bad(format!("HTTP {}", resp.status().as_u16())));
-    }
+    let mut resp = get(url).map_err(bad)?;
     let html = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
     if !html {
         return Ok(None);
@@ -239,18 +245,21 @@ fn origin(url: &str) -> &str {
     &url[..url[after..].find('/').map(|i| i + after).unwrap_or(url.len())]
 }
 
-fn fetch_text(url: &str) -> Result<String, Error> {
+/// A small GET (a manifest, a confirmation page): the whole answer within
+/// the stall timeout, status 200.
+fn get(url: &str) -> Result<ureq::http::Response<ureq::Body>, String> {
     let stall = DownloadOptions::default().stall_timeout;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(stall))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let bad = |problem: String| Error::Manifest { origin: url.into(), problem };
-    let mut resp = agent.get(url).call().map_err(|e| bad(e.to_string()))?;
-    if resp.status() != 200 {
-        return Err(bad(format!("HTTP {}", resp.status().as_u16())));
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(stall)).http_status_as_error(false).build().into();
+    let resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    match resp.status().as_u16() {
+        200 => Ok(resp),
+        s => Err(format!("HTTP {s}")),
     }
+}
+
+fn fetch_text(url: &str) -> Result<String, Error> {
+    let bad = |problem: String| Error::Manifest { origin: url.into(), problem };
+    let mut resp = get(url).map_err(bad)?;
     resp.body_mut().with_config().limit(16 << 20).read_to_string().map_err(|e| bad(e.to_string()))
 }
 
@@ -279,7 +288,12 @@ impl Zoo {
             return Ok(path);
         }
         let imported = self.path(model, FileKind::Checkpoint);
-        let source = mixco_data::fsutil::sha256_file(&path)?;
+        // The pull verified the file by its full SHA-256 (manifest or pin): no second hash of it.
+        let file = model.file(kind).expect("pulled above");
+        let source = match self.known_sha256(model, file) {
+            Some(sha) => sha,
+            None => mixco_data::fsutil::sha256_file(&path)?,
+        };
         let current = mixco_model::Checkpoint::load(&imported).ok().is_some_and(|ck| ck.metadata.get("source_sha256") == Some(&source));
         if !current {
             let opts = crate::import::ImportOptions { method: Some(model.method.clone()), mixco: model.mixco, input_size: model.input_size, ..Default::default() };
