@@ -82,6 +82,15 @@ run() {
         cat "$out/bench-$tag.json"
     done
 
+    # data-parallel on the card (issue 20): 2 ranks with Gloo over CUDA tensors
+    # on one GPU (cuda:0 for both), against 1 process, same global batch
+    if [ "$device" != cpu ]; then
+        timeout "$bench_timeout" "$mixco" bench train --device cuda:0 --arch resnet18 --width "$width" --batch-size 256 \
+            --iters "$iters" --nproc-per-node 2 --json > "$out/bench-dist2.json" 2> "$out/bench-dist2.err" \
+            || echo "bench dist2: rc $?" | tee -a "$out/failures.txt"
+        cat "$out/bench-dist2.json"
+    fi
+
     # epochs: what the measured MixCo step rate fits into the training budget
     # (0.6 for augmentation, the kNN monitor and start-up), so that every run
     # reaches the same epoch

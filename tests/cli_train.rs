@@ -230,3 +230,83 @@ fn cut_cifar_files_are_refused_unless_asked_and_then_recorded() {
     let ck = mixco_model::Checkpoint::load(&out.join("final.safetensors")).unwrap();
     assert!(ck.metadata["dataset_cut"].starts_with("data_batch_1.bin: 16 of the official 10000 records; data_batch_2.bin"), "{:?}", ck.metadata);
 }
+
+/// `--nproc-per-node 2` (issue 20): rank 0 writes the folder; a checkpoint
+/// written by 2 ranks resumes in 1 process and in 2 and reaches the weights
+/// of the uninterrupted run.
+#[test]
+fn two_ranks_resume_in_one_process_and_in_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let o = mixco(&[&TINY[..], &["--batch-size", "16", "--mixco", "--epochs", "2", "--save-every", "1", "--output", out.to_str().unwrap()], extra].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        o
+    };
+    let full = dir.path().join("full");
+    let o = run(&full, &["--nproc-per-node", "2"]);
+    let t = text(&o);
+    assert!(t.contains("x 2 ranks (8 images each per step)") && t.contains("after 2 epochs"), "{t}");
+    assert!(!t.contains("[rank 1]"), "rank 1 prints nothing but errors:\n{t}");
+    assert_eq!(log_steps(&full), [0, 4, 8]);
+    let middle = full.join("epoch-0001.safetensors");
+    for (name, ranks) in [("one", "1"), ("two", "2")] {
+        let out = dir.path().join(name);
+        let o = mixco(&["train", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--threads", "1",
+            "--resume", middle.to_str().unwrap(), "--output", out.to_str().unwrap(), "--nproc-per-node", ranks]);
+        assert!(o.status.success(), "{}", text(&o));
+        let (d, tensor) = util::checkpoint_difference(&full.join("final.safetensors"), &out.join("final.safetensors"));
+        assert!(d < 1e-4, "resumed on {ranks} rank(s): {tensor} differs by {d:.2e} of its scale");
+        assert_eq!(log_steps(&out), [0, 4, 8]);
+    }
+    // The batch must split into equal (and, with MixCo, even) shares.
+    let o = mixco(&[&TINY[..], &["--batch-size", "12", "--mixco", "--nproc-per-node", "4", "--output", dir.path().join("bad").to_str().unwrap()]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--batch-size 12: each of the 4 ranks mixes the two halves of its 3 images"), "{}", text(&o));
+}
+
+/// Ctrl-C on the launcher stops every rank after the same step, with one
+/// checkpoint from rank 0 and a resume command that keeps the ranks.
+#[test]
+fn ctrl_c_stops_every_rank_with_a_resumable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "256" } else { a }).collect();
+    let long = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--nproc-per-node", "2", "--output", out.to_str().unwrap()]].concat();
+    let (mut child, rx) = start_until(&long, "epoch 1/30");
+    interrupt(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let printed: Vec<String> = rx.try_iter().collect();
+    let cmd = printed.iter().find_map(|l| l.split_once("resume with: ").map(|(_, c)| c.to_string())).expect("a resume command");
+    assert!(cmd.contains("--nproc-per-node 2"), "{cmd}");
+    let ck = mixco_model::Checkpoint::load(&out.join("last.safetensors")).unwrap();
+    let step: usize = ck.metadata["step"].parse().unwrap();
+    assert!(step >= 16, "stopped after epoch 1's 16 steps: {step}");
+}
+
+/// A rank that dies ends the other with an error naming it, within the
+/// collective timeout; the ranks started by hand as torchrun would.
+#[test]
+fn a_killed_rank_ends_the_other_within_the_timeout() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "512" } else { a }).collect();
+    let out = dir.path().join("run");
+    let args = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--dist-timeout", "20", "--output", out.to_str().unwrap()]].concat();
+    let rank = |r: &str| {
+        util::command().args(&args).env("RANK", r).env("WORLD_SIZE", "2").env("LOCAL_RANK", r).env("MASTER_ADDR", "127.0.0.1").env("MASTER_PORT", &port)
+            .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let (mut r0, mut r1) = (rank("0"), rank("1"));
+    let lines = std::io::BufReader::new(r0.stderr.take().unwrap()).lines().map_while(Result::ok);
+    let mut lines = lines.skip_while(|l| !l.contains("epoch 1/30"));
+    assert!(lines.next().is_some(), "rank 0 trained an epoch");
+    r1.kill().unwrap();
+    r1.wait().unwrap();
+    let t0 = std::time::Instant::now();
+    let status = r0.wait().unwrap();
+    let rest: Vec<String> = lines.collect();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60), "ended within the timeout: {:?}", t0.elapsed());
+    assert!(rest.iter().any(|l| l.contains("rank 0 of 2:") && l.contains("failed")), "{rest:?}");
+}

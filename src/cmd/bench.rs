@@ -113,6 +113,9 @@ Threads: RAYON_NUM_THREADS (default: all cores).")]
         warmup: usize,
         #[arg(long, default_value_t = 10)]
         iters: usize,
+        /// Data-parallel ranks on this machine (--batch-size is the global batch; see `mixco train`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        nproc_per_node: u16,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -184,29 +187,45 @@ pub fn run(args: BenchArgs) -> Result<()> {
             probe_bench(&train, &train_y, &test, &test_y, mixco_eval::probe::ProbeOptions { max_iter, gtol }, json)
         }
         #[cfg(feature = "train")]
-        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, bf16, warmup, iters, json } => {
+        BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, bf16, warmup, iters, nproc_per_node, json } => {
+            let launch = mixco_train::dist::Launch::from_env()?;
+            if launch.is_none() && nproc_per_node > 1 {
+                std::process::exit(super::launch::spawn(nproc_per_node as usize, threads)?);
+            }
             if let Some(t) = threads {
                 mixco_train::tch::set_num_threads(t);
             }
             let device = mixco_train::device::select(&device)?;
-            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, bf16, ..Default::default() };
+            let world = launch.as_ref().map_or(1, |l| l.world);
+            let cfg = TrainConfig { method, arch, width, batch_size, input_size: Some(input_size), channels_last, bf16, simclr_bn_splits: world, ..Default::default() };
             cfg.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-            let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1))?;
+            cfg.validate_world(world).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let dist = match &launch {
+                Some(l) => mixco_train::dist::Dist::join(l, std::time::Duration::from_secs(300))?,
+                None => mixco_train::dist::Dist::single(),
+            };
+            let leader = dist.rank == 0;
+            let rows = mixco_train::bench::train_bench(&cfg, device, warmup, iters.max(1), dist)?;
+            if !leader {
+                return Ok(());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(());
             }
             println!(
-                "{} width {} batch {} input {} on {:?}, {} threads, median of {} steps",
-                cfg.arch, width, batch_size, input_size, device, mixco_train::tch::get_num_threads(), iters
+                "{} width {} batch {} input {} on {:?}, {} threads{}, median of {} steps",
+                cfg.arch, width, batch_size, input_size, device, mixco_train::tch::get_num_threads(),
+                if world > 1 { format!(" per rank x {world} ranks ({} images each)", batch_size / world) } else { String::new() }, iters
             );
             let mut t = prettytable::Table::new();
             t.set_format(*prettytable::format::consts::FORMAT_CLEAN);
-            t.set_titles(prettytable::row!["what", r->"ms/step", r->"images/s", r->"overhead"]);
+            t.set_titles(prettytable::row!["what", r->"ms/step", r->"images/s", r->"overhead", r->"collectives ms/step"]);
             for pair in rows.chunks(2) {
                 let base = pair[0].median_ms;
                 for r in pair {
-                    t.add_row(prettytable::row![r.what, r->format!("{:.1}", r.median_ms), r->format!("{:.0}", r.images_per_s), r->format!("{:+.1}%", (r.median_ms / base - 1.0) * 100.0)]);
+                    let coll = r.collective_ms.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into());
+                    t.add_row(prettytable::row![r.what, r->format!("{:.1}", r.median_ms), r->format!("{:.0}", r.images_per_s), r->format!("{:+.1}%", (r.median_ms / base - 1.0) * 100.0), r->coll]);
                 }
             }
             t.printstd();

@@ -14,6 +14,13 @@ pub fn run() -> Result<()> {
             Ok(()) => println!("CUDA:         libtorch_cuda loads, but no GPU is visible"),
             Err(e) => println!("CUDA:         not available ({e})"),
         }
+        match mixco_train::dist::Dist::check_gloo() {
+            Ok(()) => println!("distributed:  c10d Gloo works (TCPStore + ProcessGroupGloo, CPU and CUDA tensors); NCCL not built in"),
+            Err(e) => {
+                ok = false;
+                println!("distributed:  error: c10d Gloo: {e}");
+            }
+        }
     }
     #[cfg(not(feature = "train"))]
     println!("libtorch:     not linked (built without the `train` feature)");

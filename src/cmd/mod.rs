@@ -6,6 +6,8 @@ pub mod export;
 pub mod plot;
 #[cfg(feature = "train")]
 pub mod train;
+#[cfg(feature = "train")]
+pub mod launch;
 pub mod zoo;
 
 /// `0.485,0.456,0.406` -> [0.485, 0.456, 0.406]

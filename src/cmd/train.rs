@@ -2,6 +2,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use mixco_model::run::{self as run_dir, EpochLog, LAST_FILE, LOG_FILE};
 use mixco_model::{Depth, Stem};
+use mixco_train::dist::{Dist, Launch};
 use mixco_train::run_dir::RunLock;
 use mixco_train::{Event, Method, Observer, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
@@ -17,6 +18,14 @@ use std::sync::Arc;
   mixco train --method simclr --mixco --config run.toml --output runs/simclr
   mixco train --resume runs/r18w16-mixco/last.safetensors --dataset cifar10 --root DATA
   mixco train --dataset synthetic --epochs 1 --output runs/demo --overwrite
+  mixco train --dataset cifar10 --root DATA --mixco --batch-size 256 --nproc-per-node 2 --output runs/dp2
+  torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend static --master-addr node0 --master-port 29500 \\
+           --node-rank 0 --no-python mixco train --dataset cifar10 --root DATA --device cuda --output runs/dp8
+
+Data-parallel training (docs/DISTRIBUTED.md): --nproc-per-node N starts N ranks on this
+machine; under torchrun or a SLURM job step each process reads RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR and MASTER_PORT (or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID). --batch-size is
+the global batch; each rank trains on batch-size / N of it, rank 0 writes the folder.
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
 final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png;
@@ -47,9 +56,15 @@ pub struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// CPU threads for libtorch (default: all cores).
+    /// CPU threads for libtorch (default: all cores, shared between --nproc-per-node ranks).
     #[arg(long)]
     threads: Option<i32>,
+    /// Data-parallel ranks to start on this machine (CPU: the cores are shared; CUDA: one GPU each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    nproc_per_node: u16,
+    /// Seconds a rank waits for the others (rendezvous, each collective) before failing.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    dist_timeout: u64,
     #[arg(long, value_enum, ignore_case = true)]
     method: Option<Method>,
     /// Add the MixCo loss. For small encoders and short budgets, --method simclr --mixco with
@@ -100,7 +115,8 @@ pub struct TrainArgs {
     /// MoCo key-encoder momentum.
     #[arg(long)]
     key_momentum: Option<f64>,
-    /// BN groups emulating shuffle-BN (MoCo).
+    /// Batch-norm groups over the global batch: MoCo's shuffle-BN on one device [default: 8];
+    /// SimCLR [default: 1, the whole batch; one per rank with several ranks].
     #[arg(long)]
     bn_splits: Option<usize>,
     #[arg(long)]
@@ -148,7 +164,8 @@ impl TrainArgs {
         given
     }
 
-    fn config(&self) -> Result<TrainConfig> {
+    /// The settings of a fresh run of `world` ranks.
+    fn config(&self, world: usize) -> Result<TrainConfig> {
         let texts = self.config.iter().map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))).collect::<Result<Vec<_>>>()?;
         let layers: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut c = TrainConfig::from_toml_layers(&layers).map_err(|e| anyhow::anyhow!("{}: {e}", self.config[e.layer].display()))?;
@@ -156,17 +173,35 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };
         }
-        set!(method, arch, stem, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, mix_warmup_epochs, channels_last, queue_size, key_momentum, bn_splits, seed, knn_every, knn_k, save_every);
+        set!(method, arch, stem, width, epochs, batch_size, lr, weight_decay, warmup_epochs, mix_weight, mix_warmup_epochs, channels_last, queue_size, key_momentum, seed, knn_every, knn_k, save_every);
+        match (self.bn_splits, c.method) {
+            (Some(s), Method::Simclr) => c.simclr_bn_splits = s,
+            (Some(s), Method::MocoV2) => c.bn_splits = s,
+            (None, _) => {}
+        }
         macro_rules! set_opt {
             ($($f:ident),*) => { $( if self.$f.is_some() { c.$f = self.$f.clone(); } )* };
         }
         set_opt!(temperature, mix_temperature, input_size, train_limit, knn_train_limit, bf16);
+        if c.method == Method::Simclr && c.simclr_bn_splits == 1 && world > 1 {
+            // Each rank normalises its own share (DistributedDataParallel without SyncBN).
+            c.simclr_bn_splits = world;
+        }
         c.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
+        c.validate_world(world).map_err(|e| anyhow::anyhow!("--{e}"))?;
         Ok(c)
     }
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let launch = Launch::from_env()?;
+    if launch.is_none() && args.nproc_per_node > 1 {
+        let code = super::launch::spawn(args.nproc_per_node as usize, args.threads)?;
+        std::process::exit(code);
+    }
+    let world = launch.as_ref().map_or(1, |l| l.world);
+    // Only rank 0 speaks, but for errors.
+    let say = |line: String| if launch.as_ref().is_none_or(|l| l.rank == 0) { eprintln!("{line}") };
     if let Some(t) = args.threads {
         mixco_train::tch::set_num_threads(t);
     }
@@ -176,24 +211,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let from_dir = resume.as_ref().map(|p| p.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
     let in_place = from_dir.as_ref().is_some_and(|d| same_dir(d, &args.output));
     let earlier = if in_place { Vec::new() } else { earlier_run(&args.output, args.overwrite)? };
-    let device = mixco_train::device::select(&args.device)?;
+    let device = mixco_train::device::select(&rank_device(&args.device, launch.as_ref()))?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
     let cut = dataset.rest.check_cut(&source)?;
-    eprintln!("loading {} ...", source.name());
+    say(format!("loading {} ...", source.name()));
     let splits = source.load(&dataset.rest.root.path())?;
     let mut trainer = match &resume {
-        Some(path) => resumed(&args, path, &splits, device)?,
-        None => Trainer::new(args.config()?, &splits, device).map_err(flagged)?,
+        Some(path) => resumed(&args, path, &splits, device, world)?,
+        None => Trainer::new(args.config(world)?, &splits, device).map_err(flagged)?,
     };
     trainer.dataset_cut = cut;
+    if let Some(l) = &launch {
+        let dist = Dist::join(l, std::time::Duration::from_secs(args.dist_timeout))?;
+        trainer.join(dist).map_err(flagged)?;
+    }
     // With the settings and data known good: the folder is ours alone
     // (locked, and so writable) before anything in it changes.
-    let lock = RunLock::acquire(&args.output)?;
-    prepare_folder(&lock, &args.output, earlier, from_dir.as_deref(), in_place, trainer.step)?;
+    let lock = match trainer.is_leader() {
+        true => {
+            let lock = RunLock::acquire(&args.output)?;
+            prepare_folder(&lock, &args.output, earlier, from_dir.as_deref(), in_place, trainer.step)?;
+            Some(lock)
+        }
+        false => None,
+    };
     let c = &trainer.cfg;
-    eprintln!(
-        "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}, from step {}",
+    say(format!(
+        "{}{} on {} ({} images, {} steps/epoch) with {} on {:?}{}, from step {}",
         c.method,
         if c.mixco { " + MixCo" } else { "" },
         splits.name,
@@ -201,14 +246,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         trainer.steps_per_epoch,
         trainer.model.arch,
         device,
+        if world > 1 { format!(" x {world} ranks ({} images each per step)", c.batch_size / world) } else { String::new() },
         trainer.step
-    );
-    let opts = RunOptions { output: args.output.clone(), interrupt: ctrl_c()?, max_steps: None };
-    let summary = trainer.run(&opts, &mut Terminal::new())?;
+    ));
+    let opts = RunOptions { output: args.output.clone(), interrupt: ctrl_c(trainer.is_leader())?, max_steps: None };
+    let summary = match trainer.is_leader() {
+        true => trainer.run(&opts, &mut Terminal::new())?,
+        false => trainer.run(&opts, &mut ())?,
+    };
+    if !trainer.is_leader() {
+        std::process::exit(if summary.interrupted { 130 } else { 0 });
+    }
     if summary.interrupted {
         let mut cmd = vec!["mixco".to_string(), "train".into(), "--resume".into(), summary.checkpoint.display().to_string()];
         cmd.extend(data_flags(&args.data, &source));
         cmd.extend(["--output".into(), args.output.display().to_string()]);
+        if world > 1 && args.nproc_per_node > 1 {
+            cmd.extend(["--nproc-per-node".into(), world.to_string()]);
+        }
         let cmd: Vec<String> = cmd.iter().map(|a| shell_quote(a)).collect();
         eprintln!("stopped at step {}; resume with: {}", trainer.step, cmd.join(" "));
         drop(lock);
@@ -223,8 +278,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// A rank's device: `auto` and `cuda` mean the GPU of its LOCAL_RANK.
+fn rank_device(spec: &str, launch: Option<&Launch>) -> String {
+    let Some(l) = launch else { return spec.to_string() };
+    match spec.trim().to_ascii_lowercase().as_str() {
+        "cuda" => format!("cuda:{}", l.local_rank),
+        "auto" if mixco_train::device::select("auto").is_ok_and(|d| d.is_cuda()) => format!("cuda:{}", l.local_rank),
+        _ => spec.to_string(),
+    }
+}
+
 /// The run in checkpoint `path`, with only --epochs allowed to change.
-fn resumed(args: &TrainArgs, path: &std::path::Path, splits: &mixco_data::Splits, device: mixco_train::tch::Device) -> Result<Trainer> {
+fn resumed(args: &TrainArgs, path: &std::path::Path, splits: &mixco_data::Splits, device: mixco_train::tch::Device, world: usize) -> Result<Trainer> {
     let given = args.settings_given();
     if !given.is_empty() {
         bail!(
@@ -235,6 +300,7 @@ fn resumed(args: &TrainArgs, path: &std::path::Path, splits: &mixco_data::Splits
         );
     }
     let mut t = Trainer::resume(path, splits, device).map_err(flagged)?;
+    t.cfg.validate_world(world).map_err(|e| anyhow::anyhow!("{}: resumed on {world} ranks: --{e}", path.display()))?;
     if let Some(e) = args.epochs.filter(|&e| e != t.cfg.epochs) {
         let was = t.cfg.epochs;
         t.set_epochs(e).map_err(|e| anyhow::anyhow!("--{e}"))?;
@@ -266,16 +332,21 @@ fn prepare_folder(lock: &RunLock, out: &std::path::Path, earlier: Vec<PathBuf>, 
 }
 
 /// Ctrl-C once: stop after the current step with a checkpoint; twice: at once.
-fn ctrl_c() -> Result<Arc<AtomicBool>> {
+/// Of several ranks, rank 0 (the `leader`) says so.
+fn ctrl_c(leader: bool) -> Result<Arc<AtomicBool>> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let presses = Arc::new(AtomicUsize::new(0));
     let flag = interrupt.clone();
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("\ninterrupted twice: exiting without a checkpoint");
+            if leader {
+                eprintln!("\ninterrupted twice: exiting without a checkpoint");
+            }
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: saving a checkpoint after this step (press Ctrl-C again to quit at once)");
+        if leader {
+            eprintln!("\ninterrupt: saving a checkpoint after this step (press Ctrl-C again to quit at once)");
+        }
         flag.store(true, Ordering::SeqCst);
     })
     .context("cannot install the Ctrl-C handler")?;

@@ -1,6 +1,7 @@
 //! MoCo-v2's "aug+" (and SimCLR's stronger jitter) as batched tensor ops on
-//! the training device. Random parameters come from our own seeded RNG, per
-//! image, so a step's augmentations depend only on (seed, step).
+//! the training device. Random parameters come from our own seeded RNG: each
+//! image's from its own stream, what is drawn once per batch from a shared
+//! one, so that an image's view does not depend on which rank draws it.
 //!
 //! Pipeline: random resized crop + horizontal flip (one `grid_sample`),
 //! colour jitter with probability p (brightness, contrast, saturation, hue;
@@ -77,21 +78,23 @@ impl Augment {
         self.normalize(&x)
     }
 
-    /// One random view of each image of a uint8 batch `[N, 3, H, W]`.
-    pub fn apply(&self, x_u8: &Tensor, rng: &mut Rng) -> Tensor {
+    /// One random view of each image of a uint8 batch `[N, 3, H, W]`: image
+    /// i's parameters from `images[i]`, the jitter order from `batch`.
+    pub fn apply(&self, x_u8: &Tensor, images: &mut [Rng], batch: &mut Rng) -> Tensor {
         let x = x_u8.to_kind(Kind::Float) / 255.0;
-        let n = x.size()[0] as usize;
-        let x = self.crop_flip(&x, n, rng);
-        let x = self.jitter(&x, n, rng);
-        let x = self.grayscale(&x, n, rng);
-        let x = if self.out_size >= 64 && self.cfg.blur_p > 0.0 { self.blur(&x, n, rng) } else { x };
+        assert_eq!(x.size()[0] as usize, images.len(), "one random stream per image");
+        let x = self.crop_flip(&x, images);
+        let x = self.jitter(&x, images, batch);
+        let x = self.grayscale(&x, images);
+        let x = if self.out_size >= 64 && self.cfg.blur_p > 0.0 { self.blur(&x, images) } else { x };
         self.normalize(&x)
     }
 
-    fn crop_flip(&self, x: &Tensor, n: usize, rng: &mut Rng) -> Tensor {
+    fn crop_flip(&self, x: &Tensor, images: &mut [Rng]) -> Tensor {
         let (h, w) = (x.size()[2] as f64, x.size()[3] as f64);
+        let n = images.len();
         let mut theta = Vec::with_capacity(n * 6);
-        for _ in 0..n {
+        for rng in images.iter_mut() {
             let (cx, cy, cw, ch) = crop_box(rng, w, h, self.cfg.crop_scale);
             let flip = if (rng.uniform() as f64) < self.cfg.flip_p { -1.0 } else { 1.0 };
             // Output coords in [-1, 1] map to the crop box (align_corners = false).
@@ -107,10 +110,11 @@ impl Augment {
         x.grid_sampler(&grid, 0, 1, false)
     }
 
-    fn jitter(&self, x: &Tensor, n: usize, rng: &mut Rng) -> Tensor {
+    fn jitter(&self, x: &Tensor, images: &mut [Rng], batch: &mut Rng) -> Tensor {
         let [b, c, s, hue] = self.cfg.jitter;
+        let n = images.len();
         let mut f = [vec![1f32; n], vec![1f32; n], vec![1f32; n], vec![0f32; n]];
-        for i in 0..n {
+        for (i, rng) in images.iter_mut().enumerate() {
             if (rng.uniform() as f64) < self.cfg.jitter_p {
                 f[0][i] = rng.range((1.0 - b).max(0.0) as f32, (1.0 + b) as f32);
                 f[1][i] = rng.range((1.0 - c).max(0.0) as f32, (1.0 + c) as f32);
@@ -119,7 +123,7 @@ impl Augment {
             }
         }
         let mut order = [0usize, 1, 2, 3];
-        rng.shuffle(&mut order);
+        batch.shuffle(&mut order);
         let mut x = x.shallow_clone();
         for op in order {
             let v = col(&f[op], self.device);
@@ -140,18 +144,19 @@ impl Augment {
         x
     }
 
-    fn grayscale(&self, x: &Tensor, n: usize, rng: &mut Rng) -> Tensor {
-        let m: Vec<f32> = (0..n).map(|_| if (rng.uniform() as f64) < self.cfg.gray_p { 1.0 } else { 0.0 }).collect();
+    fn grayscale(&self, x: &Tensor, images: &mut [Rng]) -> Tensor {
+        let m: Vec<f32> = images.iter_mut().map(|rng| if (rng.uniform() as f64) < self.cfg.gray_p { 1.0 } else { 0.0 }).collect();
         let m = col(&m, self.device);
         &m * gray(x) + (1.0 - &m) * x
     }
 
-    fn blur(&self, x: &Tensor, n: usize, rng: &mut Rng) -> Tensor {
+    fn blur(&self, x: &Tensor, images: &mut [Rng]) -> Tensor {
+        let n = images.len();
         // Kernel of about 10% of the image, odd, as SimCLR.
         let k = ((self.out_size as f64 * 0.1) as i64 / 2 * 2 + 1).max(3);
         let r = k / 2;
         let mut weights = Vec::with_capacity(n * 3 * k as usize);
-        for _ in 0..n {
+        for rng in images.iter_mut() {
             let kern: Vec<f32> = if (rng.uniform() as f64) < self.cfg.blur_p {
                 let sigma = rng.range(0.1, 2.0);
                 let g: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
@@ -172,6 +177,13 @@ impl Augment {
         let xs = xs.reflection_pad2d([0, 0, r, r]).conv2d(&wk.view([c, 1, k, 1]), None::<Tensor>, [1, 1], [0, 0], [1, 1], c);
         xs.reshape(size.as_slice())
     }
+}
+
+/// The random streams of `view` (0 or 1) of the images at `positions` of a
+/// step's global batch, from the step's seed: the same on whichever rank
+/// holds the image.
+pub fn image_streams(step_seed: u64, positions: &[i64], view: u64) -> Vec<Rng> {
+    positions.iter().map(|&p| Rng::new(crate::trainer::mix_seed(step_seed, 2 * p as u64 + view + 1))).collect()
 }
 
 /// torchvision's RandomResizedCrop.get_params: (left, top, width, height).
@@ -262,7 +274,7 @@ mod tests {
         // At scale 1 on 8x8 every non-square draw rounds outside the image and
         // is rejected, so the crop is the whole image: the identity.
         for seed in 0..5 {
-            let y = aug.apply(&x, &mut Rng::new(seed));
+            let y = aug.apply(&x, &mut image_streams(seed, &[0, 1], 0), &mut Rng::new(seed));
             assert_eq!(y.size(), vec![2, 3, 8, 8]);
             let d = f64::try_from((y - aug.plain(&x)).abs().max()).unwrap();
             assert!(d < 1e-5, "{d}");
@@ -273,9 +285,11 @@ mod tests {
     fn output_size_range_and_determinism() {
         let aug = Augment::new(AugConfig::moco_v2(), 64, [0.5; 3], [0.25; 3], Device::Cpu);
         let x = Tensor::randint(256, [4, 3, 32, 32], (Kind::Uint8, Device::Cpu));
-        let a = aug.apply(&x, &mut Rng::new(7));
-        let b = aug.apply(&x, &mut Rng::new(7));
-        let c = aug.apply(&x, &mut Rng::new(8));
+        let view = |seed| aug.apply(&x, &mut image_streams(seed, &[0, 1, 2, 3], 0), &mut Rng::new(seed));
+        let (a, b, c) = (view(7), view(7), view(8));
+        // An image's view depends on its position, not on the batch it is drawn in.
+        let pair = aug.apply(&x.narrow(0, 2, 2), &mut image_streams(7, &[2, 3], 0), &mut Rng::new(7));
+        assert_eq!(f64::try_from((&pair - a.narrow(0, 2, 2)).abs().max()).unwrap(), 0.0);
         assert_eq!(a.size(), vec![4, 3, 64, 64]);
         assert_eq!(f64::try_from((&a - &b).abs().max()).unwrap(), 0.0);
         assert!(f64::try_from((&a - &c).abs().max()).unwrap() > 0.1);

@@ -1,5 +1,7 @@
 //! `mixco bench train`: images/s of the bare encoder passes (the ceiling) and
-//! of full training steps, on the same model, batch and device, in one run.
+//! of full training steps, on the same model, batch and device, in one run;
+//! across ranks (`Dist`), of this rank's share of the global batch, with the
+//! time spent in collectives.
 
 use crate::{TrainConfig, Trainer, TrainError};
 use mixco_data::rng::Rng;
@@ -12,7 +14,11 @@ use tch::{Device, Kind, Tensor};
 pub struct BenchRow {
     pub what: String,
     pub median_ms: f64,
+    /// Of the global batch.
     pub images_per_s: f64,
+    /// Mean time per step inside collectives (waiting for the other ranks
+    /// included); None for one process.
+    pub collective_ms: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -44,22 +50,26 @@ fn time(device: Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> f64
 /// Times, for `base` (method and MixCo taken from each row): the bare passes
 /// on pre-augmented tensors, then full steps (augmentation, mixing, momentum
 /// update, queue, loss, optimizer).
-pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usize) -> Result<Vec<BenchRow>, TrainError> {
+pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usize, mut dist: crate::dist::Dist) -> Result<Vec<BenchRow>, TrainError> {
     let b = base.batch_size;
+    let world = dist.world;
     let splits = generate(&SyntheticConfig { train: b * (warmup + iters + 1), test: 10, size: base.input_size.unwrap_or(32), ..Default::default() });
     let mut rows = Vec::new();
     for mixco in [false, true] {
         let cfg = TrainConfig { mixco, epochs: 1, knn_every: 0, ..base.clone() };
         let mut t = Trainer::new(cfg, &splits, device)?;
+        t.join(dist)?;
         let name = format!("{}{}", base.method, if mixco { " + MixCo" } else { "" });
         // The same passes a step makes, on tensors augmented once beforehand.
-        let x = Tensor::from_slice(&splits.train.pixels[..b * splits.train.image_size()])
-            .view([b as i64, 3, splits.train.height as i64, splits.train.width as i64])
+        let local = b / world;
+        let x = Tensor::from_slice(&splits.train.pixels[..local * splits.train.image_size()])
+            .view([local as i64, 3, splits.train.height as i64, splits.train.width as i64])
             .to_device(device);
         let mut rng = Rng::new(1);
-        let v1 = t.augment().apply(&x, &mut rng);
-        let v2 = t.augment().apply(&x, &mut rng);
-        let lam = mixco.then(|| Tensor::full([(b / 2) as i64], 0.5, (Kind::Float, device)));
+        let positions: Vec<i64> = (0..local as i64).collect();
+        let v1 = t.augment().apply(&x, &mut crate::augment::image_streams(1, &positions, 0), &mut rng);
+        let v2 = t.augment().apply(&x, &mut crate::augment::image_streams(1, &positions, 1), &mut rng);
+        let lam = mixco.then(|| Tensor::full([(local / 2) as i64], 0.5, (Kind::Float, device)));
         let mode = t.bn_mode();
         let objective = crate::step::objective(base.method);
         let passes = || {
@@ -74,8 +84,9 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         };
         let ms = time(device, warmup, iters, passes);
         crate::optim::Sgd::zero_grad(&t.query.store);
-        rows.push(BenchRow { what: format!("{name}: forward/backward only"), median_ms: ms, images_per_s: b as f64 / ms * 1e3 });
+        rows.push(BenchRow { what: format!("{name}: forward/backward only"), median_ms: ms, images_per_s: b as f64 / ms * 1e3, collective_ms: None });
         let mut err = None;
+        let before = t.dist.collective_time();
         let ms = time(device, warmup, iters, || {
             if let Err(e) = t.train_step() {
                 err = Some(e);
@@ -84,7 +95,9 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         if let Some(e) = err {
             return Err(e);
         }
-        rows.push(BenchRow { what: format!("{name}: full step"), median_ms: ms, images_per_s: b as f64 / ms * 1e3 });
+        let collective_ms = (world > 1).then(|| (t.dist.collective_time() - before).as_secs_f64() * 1e3 / (warmup + iters) as f64);
+        rows.push(BenchRow { what: format!("{name}: full step"), median_ms: ms, images_per_s: b as f64 / ms * 1e3, collective_ms });
+        dist = t.leave();
     }
     Ok(rows)
 }

@@ -60,8 +60,13 @@ pub struct TrainConfig {
     pub queue_size: usize,
     /// MoCo key-encoder momentum m.
     pub key_momentum: f64,
-    /// Groups for batch-norm statistics (MoCo's shuffle-BN on one device).
+    /// MoCo's groups for batch-norm statistics over the global batch
+    /// (shuffle-BN on one device); each of W ranks computes bn_splits / W.
     pub bn_splits: usize,
+    /// SimCLR's batch-norm groups over the global batch: 1 = the whole
+    /// batch (one process); W ranks each normalise their own share, so W or
+    /// a multiple (`mixco train --nproc-per-node` sets W if not given).
+    pub simclr_bn_splits: usize,
     pub seed: u64,
     /// Model input size (default: the dataset's image size).
     pub input_size: Option<usize>,
@@ -107,6 +112,7 @@ impl Default for TrainConfig {
             queue_size: 4096,
             key_momentum: 0.99,
             bn_splits: 8,
+            simclr_bn_splits: 1,
             seed: 0,
             input_size: None,
             train_limit: None,
@@ -136,16 +142,44 @@ impl TrainConfig {
         })
     }
 
-    /// BN groups actually used: shuffle-BN is MoCo's; SimCLR uses the whole batch.
+    /// Mixed precision where not set: on CUDA only.
     pub fn effective_bf16(&self, device: tch::Device) -> bool {
         self.bf16.unwrap_or(device.is_cuda())
     }
 
+    /// Batch-norm groups over the global batch.
     pub fn effective_bn_splits(&self) -> usize {
         match self.method {
             Method::MocoV2 => self.bn_splits.max(1),
-            Method::Simclr => 1,
+            Method::Simclr => self.simclr_bn_splits.max(1),
         }
+    }
+
+    /// The setting that holds `effective_bn_splits`.
+    pub fn bn_splits_setting(&self) -> &'static str {
+        match self.method {
+            Method::MocoV2 => "bn-splits",
+            Method::Simclr => "simclr-bn-splits",
+        }
+    }
+
+    /// Checks that `world` ranks can share the global batch: each rank takes
+    /// batch-size / world images (an even share with MixCo) and
+    /// bn-splits / world of the batch-norm groups.
+    pub fn validate_world(&self, world: usize) -> Result<(), ConfigError> {
+        let (b, s) = (self.batch_size, self.effective_bn_splits());
+        let bad = |setting: &'static str, message: String| Err(ConfigError::new(setting, message));
+        if !b.is_multiple_of(world) {
+            return bad("batch-size", format!("batch-size {b} is the global batch: it must be divisible by the {world} ranks"));
+        }
+        if self.mixco && !(b / world).is_multiple_of(2) {
+            return bad("batch-size", format!("batch-size {b}: each of the {world} ranks mixes the two halves of its {} images, so batch-size / ranks must be even", b / world));
+        }
+        if !s.is_multiple_of(world) {
+            let setting = self.bn_splits_setting();
+            return bad(setting, format!("{setting} {s}: each of the {world} ranks normalises its own share of the batch, so the batch-norm groups must be a multiple of {world}"));
+        }
+        Ok(())
     }
 
     /// Checks the settings against each other; the error names the setting.
@@ -169,14 +203,14 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.key_momentum) {
             return bad("key-momentum", format!("key-momentum {}: must be in [0, 1)", self.key_momentum));
         }
+        let (s, setting) = (self.effective_bn_splits(), self.bn_splits_setting());
+        if !b.is_multiple_of(s) {
+            return bad("batch-size", format!("batch-size {b} is not divisible by {setting} {s}"));
+        }
+        if self.mixco && !(b / 2).is_multiple_of(s) {
+            return bad("batch-size", format!("batch-size {b}: the mixed half-batch {} is not divisible by {setting} {s}", b / 2));
+        }
         if self.method == Method::MocoV2 {
-            let s = self.effective_bn_splits();
-            if !b.is_multiple_of(s) {
-                return bad("batch-size", format!("batch-size {b} is not divisible by bn-splits {s}"));
-            }
-            if self.mixco && !(b / 2).is_multiple_of(s) {
-                return bad("batch-size", format!("batch-size {b}: the mixed half-batch {} is not divisible by bn-splits {s}", b / 2));
-            }
             if self.queue_size < b {
                 return bad("queue-size", format!("queue-size {} is smaller than batch-size {b}", self.queue_size));
             }

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod collapse;
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod encoder;
 mod error;
 pub mod loss;

@@ -1,12 +1,12 @@
 //! MoCo-v2's step: queries against momentum-encoder keys and the queue, with
-//! shuffle-BN emulated by BN groups; MixCo's mixed queries against the same
-//! keys and queue.
+//! shuffle-BN (BN groups on one device, across ranks as in MoCo's code); MixCo's
+//! mixed queries against the whole batch's keys and the queue.
 
 use crate::collapse::mean_cosine;
-use crate::loss::{mix_images, mixco_loss, moco_loss};
+use crate::loss::{mix_images, mixco_loss_at, moco_loss};
 use crate::optim::momentum_update;
 use crate::step::{normalize, Losses, Objective};
-use crate::trainer::Trainer;
+use crate::trainer::{TrainError, Trainer};
 use mixco_data::rng::Rng;
 use tch::Tensor;
 
@@ -24,33 +24,47 @@ impl Objective for Moco {
         Some(b)
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, xk: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Losses {
-        let b = t.cfg.batch_size as i64;
-        let mode = t.bn_mode();
+    fn losses(&self, t: &Trainer, z: &Tensor, xk: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError> {
+        let n = t.cfg.batch_size as i64;
+        let b = xk.size()[0];
         let q = z.narrow(0, 0, b);
-        let key = t.key.as_ref().expect("MoCo has a key encoder");
         let queue = t.queue.as_ref().expect("MoCo has a queue");
-        // Shuffle the keys' order so that each BN group holds different samples than the queries'.
-        let mut perm: Vec<i64> = (0..b).collect();
-        rng.shuffle(&mut perm);
-        let mut inv = vec![0i64; b as usize];
-        for (i, &p) in perm.iter().enumerate() {
-            inv[p as usize] = i as i64;
-        }
-        let k = tch::no_grad(|| {
-            momentum_update(&key.store, &t.query.store, t.cfg.key_momentum);
-            let shuffled = xk.index_select(0, &Tensor::from_slice(&perm).to_device(t.device));
-            let zk = normalize(&key.forward(&shuffled, mode).1);
-            zk.index_select(0, &Tensor::from_slice(&inv).to_device(t.device))
-        });
+        let keys = tch::no_grad(|| batch_keys(t, xk, rng))?;
+        let positions = Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device);
+        let k = if t.dist.is_single() { keys.shallow_clone() } else { keys.index_select(0, &positions) };
         let con = moco_loss(&q, &k, &queue.keys, t.cfg.temperature());
         let mix = lam.map(|l| {
-            let keys = Tensor::cat(&[&k, &queue.keys], 0);
-            mixco_loss(&z.narrow(0, b, b / 2), &keys, l, t.cfg.mix_temperature())
+            let columns = Tensor::cat(&[&keys, &queue.keys], 0);
+            mixco_loss_at(&z.narrow(0, b, b / 2), &columns, l, &positions.narrow(0, 0, b / 2), n / 2, t.cfg.mix_temperature())
         });
         // Read after the whole forward pass is queued: on CUDA the read waits for the device.
         let query_cosine = mean_cosine(&q);
-        Losses { contrastive: con, mix, keys: Some(k), query_cosine }
+        Ok(Losses { contrastive: con, mix, keys: Some(keys), query_cosine, gathered: None })
     }
 }
 
+/// The keys of the whole batch, in batch order, after the momentum update.
+/// Shuffle-BN: the key images are put in an order drawn from the step's
+/// shared stream (the same permutation on every rank), so that each BN group
+/// (one device's, or one rank's share) holds other images than its queries';
+/// ranks gather the key images, each encodes its share of the shuffled
+/// batch, and the keys are gathered back and unshuffled.
+fn batch_keys(t: &Trainer, xk: &Tensor, rng: &mut Rng) -> Result<Tensor, TrainError> {
+    let n = t.cfg.batch_size as i64;
+    let key = t.key.as_ref().expect("MoCo has a key encoder");
+    let mut perm: Vec<i64> = (0..n).collect();
+    rng.shuffle(&mut perm);
+    let mut inv = vec![0i64; n as usize];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p as usize] = i as i64;
+    }
+    momentum_update(&key.store, &t.query.store, t.cfg.key_momentum);
+    let images = t.dist.gather_batch(xk)?;
+    let shuffled = images.index_select(0, &Tensor::from_slice(&perm).to_device(t.device));
+    let mine = match t.dist.is_single() {
+        true => shuffled,
+        false => shuffled.index_select(0, &Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device)),
+    };
+    let zk = t.dist.gather_batch(&normalize(&key.forward(&mine, t.bn_mode()).1))?;
+    Ok(zk.index_select(0, &Tensor::from_slice(&inv).to_device(t.device)))
+}

@@ -1,10 +1,13 @@
-//! SimCLR's step: NT-Xent between the two views of the batch; MixCo's mixes
-//! of each view contrasted against the other view.
+//! SimCLR's step: NT-Xent between the two views of the whole batch; MixCo's
+//! mixes of each view contrasted against the other view. Across ranks the
+//! projections are gathered with their gradient, so each rank's loss has all
+//! 2N views as negatives (not a per-rank loss).
 
 use crate::collapse::mean_cosine;
-use crate::loss::{mix_images, mixco_loss, nt_xent_loss};
+use crate::dist::interleave;
+use crate::loss::{mix_images, mixco_loss_at, nt_xent_rows};
 use crate::step::{Losses, Objective};
-use crate::trainer::Trainer;
+use crate::trainer::{TrainError, Trainer};
 use mixco_data::rng::Rng;
 use tch::Tensor;
 
@@ -22,14 +25,25 @@ impl Objective for Simclr {
         None
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, _b: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Losses {
-        let b = t.cfg.batch_size as i64;
+    fn losses(&self, t: &Trainer, z: &Tensor, _b: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Result<Losses, TrainError> {
+        let (n, world) = (t.cfg.batch_size as i64, t.dist.world as i64);
+        let b = n / world;
         let half = b / 2;
         let tm = t.cfg.mix_temperature();
-        let (z1, z2) = (z.narrow(0, 0, b), z.narrow(0, b, b));
-        let con = nt_xent_loss(&z1, &z2, t.cfg.temperature());
+        let gathered = t.dist.gather_with_grad(z)?;
+        // Every rank's rows [z1; z2; mixes], in rank order.
+        let all = gathered.as_ref().map(|g| g.leaf.shallow_clone()).unwrap_or_else(|| z.shallow_clone());
+        let rows = all.view([world, z.size()[0], -1]);
+        let view = |at: i64| interleave(&rows.narrow(1, at, b).reshape([n, -1]), world);
+        let (z1, z2) = (view(0), view(b));
+        let positions = Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device);
+        let con = nt_xent_rows(&z1, &z2, &positions, t.cfg.temperature());
         // Each view's mixes are contrasted against the other view.
-        let mix = lam.map(|l| (mixco_loss(&z.narrow(0, 2 * b, half), &z2, l, tm) + mixco_loss(&z.narrow(0, 2 * b + half, half), &z1, l, tm)) / 2.0);
-        Losses { contrastive: con, mix, keys: None, query_cosine: mean_cosine(&z1) }
+        let mine = rows.select(0, t.dist.rank as i64);
+        let first = positions.narrow(0, 0, half);
+        let mix = lam.map(|l| {
+            (mixco_loss_at(&mine.narrow(0, 2 * b, half), &z2, l, &first, n / 2, tm) + mixco_loss_at(&mine.narrow(0, 2 * b + half, half), &z1, l, &first, n / 2, tm)) / 2.0
+        });
+        Ok(Losses { contrastive: con, mix, keys: None, query_cosine: mean_cosine(&z.narrow(0, 0, b)), gathered })
     }
 }

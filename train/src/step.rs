@@ -3,7 +3,8 @@
 //! query encoder's input and computes the losses from its projections.
 //! `bench` times the same input assembly.
 
-use crate::trainer::Trainer;
+use crate::dist::Gathered;
+use crate::trainer::{TrainError, Trainer};
 use crate::Method;
 use mixco_data::rng::Rng;
 use tch::Tensor;
@@ -17,6 +18,9 @@ pub struct Losses {
     pub keys: Option<Tensor>,
     /// The collapse monitor, `collapse::mean_cosine` of the queries.
     pub query_cosine: f64,
+    /// Projections gathered from every rank with their gradient: the losses
+    /// were computed on it, and the backward pass goes through it.
+    pub gathered: Option<Gathered>,
 }
 
 pub trait Objective {
@@ -26,8 +30,9 @@ pub trait Objective {
     /// The key encoder's input, for methods that have one.
     fn key_input<'a>(&self, b: &'a Tensor) -> Option<&'a Tensor>;
     /// The losses from `z`, the normalised projections of `query_input`
-    /// (`batch` queries first); `rng` continues the step's stream.
-    fn losses(&self, t: &Trainer, z: &Tensor, b: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Losses;
+    /// (`batch` queries first) of this rank's share of the batch, against
+    /// the whole batch's keys; `rng` continues the step's shared stream.
+    fn losses(&self, t: &Trainer, z: &Tensor, b: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError>;
 }
 
 pub fn objective(method: Method) -> &'static dyn Objective {

@@ -1,13 +1,19 @@
 //! `Trainer::run`: epochs of steps, the monitor, checkpoints and the log,
 //! reported to an [`Observer`] (the CLI draws bars and prints lines; tests
-//! and benchmarks pass `&mut ()`).
+//! and benchmarks pass `&mut ()`). Across ranks, rank 0 alone runs the
+//! monitor and writes the folder while the others wait at a barrier; all
+//! ranks agree each step on whether to stop.
 
 use crate::collapse::{CollapseWarning, COLLAPSE_COSINE};
 use crate::trainer::{StepStats, TrainError, Trainer};
 use mixco_model::run::{append_log, epoch_file, read_log, run_name, EpochLog, CURVES_FILE, FINAL_FILE, LAST_FILE, LOG_FILE};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long the other ranks wait for rank 0's monitor and checkpoint (at
+/// least the collectives' timeout).
+const LEADER_WORK: Duration = Duration::from_secs(1800);
 
 pub struct RunOptions {
     pub output: PathBuf,
@@ -78,16 +84,20 @@ impl Trainer {
     /// Trains to the end (or until interrupted), writing checkpoints, the log and the curves.
     pub fn run(&mut self, opts: &RunOptions, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
         let out = &opts.output;
-        std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
+        let leader = self.is_leader();
+        if leader {
+            std::fs::create_dir_all(out).map_err(|e| mixco_data::Error::io(out, e))?;
+        }
         let (last_path, log_path) = (out.join(LAST_FILE), out.join(LOG_FILE));
         let started = self.step;
         let mut summary = RunSummary { steps: 0, interrupted: false, checkpoint: last_path.clone(), last: None, warnings: Vec::new() };
         let mut last_good = last_path.exists().then(|| last_path.clone());
-        if self.step == 0 && self.cfg.knn_every > 0 {
+        if self.step == 0 && self.cfg.knn_every > 0 && leader {
             let log = self.initial_log();
             append_log(&log_path, &log)?;
             observer.event(Event::Initial(&log));
         }
+        self.wait_for_leader()?;
         while self.step < self.total_steps() {
             let t0 = Instant::now();
             let lr = self.lr();
@@ -95,13 +105,20 @@ impl Trainer {
                 EpochEnd::Done(sums) => sums,
                 EpochEnd::Interrupted => {
                     observer.event(Event::EpochLeft);
-                    self.checkpoint().save(&last_path)?;
+                    if leader {
+                        self.checkpoint().save(&last_path)?;
+                    }
+                    self.wait_for_leader()?;
                     summary.steps = self.step - started;
                     summary.interrupted = true;
                     return Ok(summary);
                 }
             };
             let log = self.epoch_log(&sums, lr, t0.elapsed().as_secs_f64());
+            if !leader {
+                self.wait_for_leader()?;
+                continue;
+            }
             // The checkpoint first, then the line that describes it: a run
             // killed in between resumes from the checkpoint and the log
             // lacks that line (it is not logged twice).
@@ -120,13 +137,34 @@ impl Trainer {
                 summary.warnings.push(w);
             }
             summary.last = Some(log);
+            self.wait_for_leader()?;
         }
         summary.checkpoint = out.join(FINAL_FILE);
-        self.checkpoint().save(&summary.checkpoint)?;
-        let curves = mixco_eval::chart::training_curves("training curves", &[(run_name(out), read_log(&log_path)?)]);
-        mixco_data::fsutil::write_atomic(&out.join(CURVES_FILE), &mixco_eval::chart::png_bytes(&curves))?;
+        if leader {
+            self.checkpoint().save(&summary.checkpoint)?;
+            let curves = mixco_eval::chart::training_curves("training curves", &[(run_name(out), read_log(&log_path)?)]);
+            mixco_data::fsutil::write_atomic(&out.join(CURVES_FILE), &mixco_eval::chart::png_bytes(&curves))?;
+        }
+        self.wait_for_leader()?;
         summary.steps = self.step - started;
         Ok(summary)
+    }
+
+    /// The other ranks wait while rank 0 monitors and writes.
+    fn wait_for_leader(&self) -> Result<(), TrainError> {
+        Ok(self.dist.barrier(self.dist.timeout.max(LEADER_WORK))?)
+    }
+
+    /// Whether every rank stops now: any rank interrupted (Ctrl-C reaches
+    /// ranks at different steps), or this call's step limit.
+    fn agreed_stop(&self, opts: &RunOptions, started: usize) -> Result<bool, TrainError> {
+        let stop = opts.interrupt.load(Ordering::SeqCst) || opts.max_steps.is_some_and(|m| self.step - started >= m);
+        if self.dist.is_single() {
+            return Ok(stop);
+        }
+        let flag = tch::Tensor::from_slice(&[stop as i32]);
+        self.dist.all_reduce_max(&flag)?;
+        Ok(i32::try_from(flag).expect("one flag") > 0)
     }
 
     /// The log line of the random initialisation: the monitor with the quick probe.
@@ -142,7 +180,7 @@ impl Trainer {
         observer.event(Event::EpochStarted { epoch, epochs, images, done: (self.step % self.steps_per_epoch) * b });
         let mut sums = EpochSums::default();
         while self.step < self.total_steps() && self.epoch() == epoch {
-            if opts.interrupt.load(Ordering::SeqCst) || opts.max_steps.is_some_and(|m| self.step - started >= m) {
+            if self.agreed_stop(opts, started)? {
                 return Ok(EpochEnd::Interrupted);
             }
             let s = match self.train_step() {
@@ -163,7 +201,7 @@ impl Trainer {
     fn epoch_log(&mut self, sums: &EpochSums, lr: f64, seconds: f64) -> EpochLog {
         let done = self.epoch();
         let end = self.step == self.total_steps();
-        let (knn, probe) = match self.cfg.knn_every > 0 && (done.is_multiple_of(self.cfg.knn_every) || end) {
+        let (knn, probe) = match self.is_leader() && self.cfg.knn_every > 0 && (done.is_multiple_of(self.cfg.knn_every) || end) {
             true => {
                 let (k, p) = self.monitor(end);
                 (Some(k), p)

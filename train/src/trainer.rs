@@ -2,18 +2,20 @@
 //! `step::Objective`); the checkpoint mapping is in `state`, the loop that
 //! runs epochs, logs and saves in `train_loop`.
 
-use crate::augment::{AugConfig, Augment};
+use crate::augment::{image_streams, AugConfig, Augment};
+use crate::dist::Dist;
 use crate::collapse::CollapseWarning;
 use crate::config::{ConfigError, Method, TrainConfig};
 use crate::encoder::Encoder;
 use crate::nn::BnMode;
 use crate::optim::{cosine_lr, Sgd};
 use crate::queue::Queue;
-use crate::step::{normalize, objective};
+use crate::step::{normalize, objective, Losses};
 pub use crate::error::TrainError;
 use mixco_data::rng::Rng;
 use mixco_data::Splits;
 use mixco_eval::features::Features;
+use mixco_model::arch::TensorKind;
 use mixco_model::{ArchSpec, HeadSpec, ModelConfig};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
@@ -52,11 +54,20 @@ pub struct Trainer {
     /// Written into the next epoch's log line, then cleared.
     pub(crate) note: Option<String>,
     perm: Option<(usize, Vec<i64>)>,
+    /// The ranks this trainer is one of (`join`); a group of one by default.
+    pub dist: Dist,
 }
 
 pub(crate) fn mix_seed(a: u64, b: u64) -> u64 {
     let mut r = Rng::new(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     r.next_u64()
+}
+
+/// MixCo's λ of the pairs whose first images are at `first` in the step's
+/// global batch (seeded by pair, so the same on whichever rank mixes it).
+fn lambdas(step_seed: u64, first: &[i64], device: Device) -> Tensor {
+    let v: Vec<f32> = first.iter().map(|&i| Rng::new(mix_seed(step_seed ^ 0x1A3B_DA00, i as u64)).uniform()).collect();
+    Tensor::from_slice(&v).to_device(device)
 }
 
 fn to_tensor_u8(set: &mixco_data::ImageSet, device: Device) -> (Tensor, Tensor) {
@@ -143,6 +154,7 @@ impl Trainer {
             dataset_cut: Vec::new(),
             note: None,
             perm: None,
+            dist: Dist::single(),
             cfg,
         })
     }
@@ -178,8 +190,35 @@ impl Trainer {
         cosine_lr(self.cfg.lr, self.step, self.total_steps(), self.cfg.warmup_epochs * self.steps_per_epoch)
     }
 
-    /// The images of the current step: the epoch's permutation depends only on (seed, epoch).
-    fn batch(&mut self) -> Tensor {
+    /// Makes this trainer one of `dist`'s ranks (every rank calls it, after
+    /// `new` or `resume`): checks that the ranks can share the batch, then
+    /// gives every rank rank 0's state (weights, buffers, queue, optimiser).
+    pub fn join(&mut self, dist: Dist) -> Result<(), TrainError> {
+        self.cfg.validate_world(dist.world)?;
+        let stores = std::iter::once(&self.query.store).chain(self.key.as_ref().map(|k| &k.store));
+        let mut state: Vec<&Tensor> = stores.flat_map(|s| s.entries.iter().map(|e| &e.tensor)).collect();
+        state.extend(self.queue.as_ref().map(|q| &q.keys));
+        state.extend(self.opt.buffers.iter());
+        for t in state {
+            dist.broadcast(t, 0)?;
+        }
+        self.dist = dist;
+        Ok(())
+    }
+
+    /// Takes this trainer out of its group (which another trainer may join).
+    pub fn leave(&mut self) -> Dist {
+        std::mem::replace(&mut self.dist, Dist::single())
+    }
+
+    /// Whether this process writes the run's files and reports (rank 0).
+    pub fn is_leader(&self) -> bool {
+        self.dist.rank == 0
+    }
+
+    /// This rank's images of the current step (its `positions` in the global
+    /// batch): the epoch's permutation depends only on (seed, epoch).
+    fn batch(&mut self, positions: &[i64]) -> Tensor {
         let epoch = self.epoch();
         if self.perm.as_ref().map(|p| p.0) != Some(epoch) {
             let n = self.train_x.size()[0] as usize;
@@ -190,8 +229,9 @@ impl Trainer {
         }
         let b = self.cfg.batch_size;
         let i = self.step % self.steps_per_epoch;
-        let idx = &self.perm.as_ref().unwrap().1[i * b..(i + 1) * b];
-        self.train_x.index_select(0, &Tensor::from_slice(idx).to_device(self.device))
+        let batch = &self.perm.as_ref().unwrap().1[i * b..(i + 1) * b];
+        let idx: Vec<i64> = positions.iter().map(|&p| batch[p as usize]).collect();
+        self.train_x.index_select(0, &Tensor::from_slice(&idx).to_device(self.device))
     }
 
     /// β at the current step: ramped from 0 during `mix_warmup_epochs`.
@@ -203,33 +243,33 @@ impl Trainer {
         self.cfg.mix_weight * ((self.step + 1) as f64 / ramp as f64).min(1.0)
     }
 
-    /// BN in training mode, in the configured groups (MoCo's shuffle-BN).
+    /// BN in training mode, in this rank's share of the configured groups
+    /// (MoCo's shuffle-BN).
     pub(crate) fn bn_mode(&self) -> BnMode {
-        BnMode::Train { splits: self.cfg.effective_bn_splits() as i64 }
+        BnMode::Train { splits: (self.cfg.effective_bn_splits() / self.dist.world) as i64 }
     }
 
-    /// One optimisation step.
+    /// One optimisation step (this rank's share of it).
     pub fn train_step(&mut self) -> Result<StepStats, TrainError> {
-        let mut rng = Rng::new(mix_seed(self.cfg.seed, self.step as u64));
-        let x = self.batch();
+        let seed = mix_seed(self.cfg.seed, self.step as u64);
+        // The step's shared stream, the same on every rank: jitter orders, MoCo's key shuffle.
+        let mut rng = Rng::new(seed);
+        let positions = self.dist.positions(self.cfg.batch_size);
+        let x = self.batch(&positions);
         let lr = self.lr();
-        let half = self.cfg.batch_size / 2;
         let beta = self.mix_weight();
-        let lam = self.cfg.mixco.then(|| {
-            let v: Vec<f32> = (0..half).map(|_| rng.uniform()).collect();
-            Tensor::from_slice(&v).to_device(self.device)
-        });
-        let a = self.aug.apply(&x, &mut rng);
-        let b = self.aug.apply(&x, &mut rng);
+        let lam = self.cfg.mixco.then(|| lambdas(seed, &positions[..positions.len() / 2], self.device));
+        let a = self.aug.apply(&x, &mut image_streams(seed, &positions, 0), &mut rng);
+        let b = self.aug.apply(&x, &mut image_streams(seed, &positions, 1), &mut rng);
         let objective = objective(self.cfg.method);
         let input = objective.query_input(&a, &b, lam.as_ref());
         let z = normalize(&self.query.forward(&input, self.bn_mode()).1);
-        let losses = objective.losses(self, &z, &b, lam.as_ref(), &mut rng);
+        let losses = objective.losses(self, &z, &b, lam.as_ref(), &mut rng)?;
         let total = match &losses.mix {
             Some(m) => &losses.contrastive + m * beta,
             None => losses.contrastive.shallow_clone(),
         };
-        let stats = self.finish(&total, &losses.contrastive, losses.mix.as_ref(), losses.query_cosine)?;
+        let stats = self.finish(&total, &losses)?;
         self.opt.step(&self.query.store, lr);
         if let (Some(k), Some(queue)) = (losses.keys, self.queue.as_mut()) {
             queue.push(&k);
@@ -238,20 +278,39 @@ impl Trainer {
         Ok(stats)
     }
 
-    /// Backward pass after checking the loss is finite.
-    fn finish(&mut self, total: &Tensor, con: &Tensor, mix: Option<&Tensor>, query_cosine: f64) -> Result<StepStats, TrainError> {
-        let stats = StepStats {
-            loss: f64::try_from(total).unwrap(),
-            contrastive: f64::try_from(con).unwrap(),
-            mix: mix.map(|m| f64::try_from(m).unwrap()).unwrap_or(0.0),
-            query_cosine,
-        };
+    /// Backward pass after checking the loss is finite, then the ranks'
+    /// gradients and batch-norm statistics averaged.
+    fn finish(&mut self, total: &Tensor, losses: &Losses) -> Result<StepStats, TrainError> {
+        let value = |t: Option<&Tensor>| t.map(|t| f64::try_from(t).unwrap()).unwrap_or(0.0);
+        // Each rank's losses are means over equal shares: their mean is the global batch's.
+        let v = [value(Some(total)), value(Some(&losses.contrastive)), value(losses.mix.as_ref()), losses.query_cosine];
+        let v = Tensor::from_slice(&v);
+        self.dist.all_reduce_sum(&v)?;
+        let v = Vec::<f64>::try_from(v / self.dist.world as f64).expect("four losses");
+        let stats = StepStats { loss: v[0], contrastive: v[1], mix: v[2], query_cosine: v[3] };
         if !stats.loss.is_finite() {
             Sgd::zero_grad(&self.query.store);
             return Err(TrainError::NonFinite { value: stats.loss, step: self.step, epoch: self.epoch() + 1, last_good: None });
         }
-        total.backward();
+        match &losses.gathered {
+            Some(g) => g.backward(total, &self.dist)?,
+            None => total.backward(),
+        }
+        self.average_across_ranks()?;
         Ok(stats)
+    }
+
+    /// Gradients and the BN running statistics (query and key encoder) as
+    /// their means over the ranks, so that every rank takes the same step and
+    /// holds the statistics one device would (the mean over all BN groups).
+    fn average_across_ranks(&self) -> Result<(), TrainError> {
+        if self.dist.is_single() {
+            return Ok(());
+        }
+        let mut ts: Vec<Tensor> = self.query.store.params().map(|e| e.tensor.grad()).filter(Tensor::defined).collect();
+        let stores = std::iter::once(&self.query.store).chain(self.key.as_ref().map(|k| &k.store));
+        ts.extend(stores.flat_map(|s| s.entries.iter().filter(|e| e.kind == TensorKind::Buffer).map(|e| e.tensor.shallow_clone())));
+        Ok(self.dist.average(&ts)?)
     }
 
     /// The warning for an epoch whose mean query cosine passed `COLLAPSE_COSINE`.

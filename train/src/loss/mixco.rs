@@ -15,10 +15,17 @@ pub fn mix_images(x: &Tensor, lam: &Tensor) -> Tensor {
 /// 1 - λ_i on key i + N/2 (N = 2 · lam.len()); every row sums to 1.
 pub fn mixco_targets(lam: &Tensor, columns: i64) -> Tensor {
     let half = lam.size()[0];
-    let rows = Tensor::arange(half, (Kind::Int64, lam.device()));
-    let t = Tensor::zeros([half, columns], (Kind::Float, lam.device()));
-    let t = t.index_put(&[Some(&rows), Some(&rows)], lam, false);
-    t.index_put(&[Some(&rows), Some(&(&rows + half))], &(1.0 - lam), false)
+    mixco_targets_at(lam, &Tensor::arange(half, (Kind::Int64, lam.device())), half, columns)
+}
+
+/// [`mixco_targets`] for mixed queries whose pairs are `first[i]` and
+/// `first[i] + half` among the keys (a rank's pairs in the global batch).
+pub fn mixco_targets_at(lam: &Tensor, first: &Tensor, half: i64, columns: i64) -> Tensor {
+    let n = lam.size()[0];
+    let rows = Tensor::arange(n, (Kind::Int64, lam.device()));
+    let t = Tensor::zeros([n, columns], (Kind::Float, lam.device()));
+    let t = t.index_put(&[Some(&rows), Some(first)], lam, false);
+    t.index_put(&[Some(&rows), Some(&(first + half))], &(1.0 - lam), false)
 }
 
 /// MixCo: logits of each mixed query against `keys` (`[M, D]`: the batch's N
@@ -36,8 +43,14 @@ pub fn mixco_targets(lam: &Tensor, columns: i64) -> Tensor {
 /// assert!((loss - (1.0 + (-1f64).exp()).ln()).abs() < 1e-6);
 /// ```
 pub fn mixco_loss(q_mix: &Tensor, keys: &Tensor, lam: &Tensor, t: f64) -> Tensor {
+    let half = lam.size()[0];
+    mixco_loss_at(q_mix, keys, lam, &Tensor::arange(half, (Kind::Int64, lam.device())), half, t)
+}
+
+/// [`mixco_loss`] with the targets of [`mixco_targets_at`].
+pub fn mixco_loss_at(q_mix: &Tensor, keys: &Tensor, lam: &Tensor, first: &Tensor, half: i64, t: f64) -> Tensor {
     let logits = q_mix.matmul(&keys.transpose(0, 1)) / t;
-    soft_cross_entropy(&logits, &mixco_targets(lam, keys.size()[0]))
+    soft_cross_entropy(&logits, &mixco_targets_at(lam, first, half, keys.size()[0]))
 }
 
 #[cfg(test)]
@@ -59,6 +72,9 @@ mod tests {
         assert_eq!(&flat[0..8], &[0.25, 0., 0., 0.75, 0., 0., 0., 0.]);
         assert_eq!(&flat[8..16], &[0., 1., 0., 0., 0., 0., 0., 0.]);
         assert_eq!(&flat[16..24], &[0., 0., 0., 0., 0., 1., 0., 0.]);
+        // Rank 1 of 2 in a batch of 4: its one pair is positions 1 and 3.
+        let at = mixco_targets_at(&Tensor::from_slice(&[0.25f32]), &Tensor::from_slice(&[1i64]), 2, 4);
+        assert_eq!(Vec::<f32>::try_from(at.view(-1)).unwrap(), vec![0., 0.25, 0., 0.75]);
     }
 
     #[test]

@@ -4,9 +4,9 @@ mod mixco;
 mod moco;
 mod nt_xent;
 
-pub use mixco::{mix_images, mixco_loss, mixco_targets};
+pub use mixco::{mix_images, mixco_loss, mixco_loss_at, mixco_targets, mixco_targets_at};
 pub use moco::moco_loss;
-pub use nt_xent::nt_xent_loss;
+pub use nt_xent::{nt_xent_loss, nt_xent_rows};
 
 use tch::Tensor;
 

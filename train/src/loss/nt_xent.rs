@@ -12,12 +12,21 @@ use tch::{Kind, Tensor};
 /// assert!((loss - ((1f64.exp() + 2.0).ln() - 1.0)).abs() < 1e-6);
 /// ```
 pub fn nt_xent_loss(z1: &Tensor, z2: &Tensor, t: f64) -> Tensor {
+    nt_xent_rows(z1, z2, &Tensor::arange(z1.size()[0], (Kind::Int64, z1.device())), t)
+}
+
+/// [`nt_xent_loss`]'s mean over the anchors at `rows` of both views only (a
+/// rank's share of the global batch): the sum of the ranks' shares over the
+/// number of ranks is the whole batch's loss.
+pub fn nt_xent_rows(z1: &Tensor, z2: &Tensor, rows: &Tensor, t: f64) -> Tensor {
     let n = z1.size()[0];
     let z = Tensor::cat(&[z1, z2], 0);
-    let eye = Tensor::eye(2 * n, (Kind::Bool, z.device()));
-    let sim = (z.matmul(&z.transpose(0, 1)) / t).masked_fill(&eye, f64::NEG_INFINITY);
-    let idx = Tensor::arange(2 * n, (Kind::Int64, z.device()));
-    let targets = (idx + n).remainder(2 * n);
+    let anchors = Tensor::cat(&[rows, &(rows + n)], 0);
+    let sim = z.index_select(0, &anchors).matmul(&z.transpose(0, 1)) / t;
+    // Each anchor's similarity to itself is masked.
+    let own = Tensor::zeros_like(&sim).scatter_value(1, &anchors.unsqueeze(1), 1.0).to_kind(Kind::Bool);
+    let sim = sim.masked_fill(&own, f64::NEG_INFINITY);
+    let targets = (anchors + n).remainder(2 * n);
     sim.cross_entropy_for_logits(&targets)
 }
 
@@ -40,5 +49,8 @@ mod tests {
         let want = (ce(0.6, [0., 0.]) + ce(1., [0., 0.8]) + ce(0.6, [0.8, 0.8]) + ce(1., [0., 0.8])) / 4.0;
         let got = f64::try_from(nt_xent_loss(&z1, &z2, 0.5)).unwrap();
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Two shares (rows 0 and 1) average to the whole.
+        let share = |r: i64| f64::try_from(nt_xent_rows(&z1, &z2, &Tensor::from_slice(&[r]), 0.5)).unwrap();
+        assert!(((share(0) + share(1)) / 2.0 - want).abs() < 1e-5);
     }
 }
