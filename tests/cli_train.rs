@@ -255,7 +255,11 @@ fn two_ranks_resume_in_one_process_and_in_two() {
             "--resume", middle.to_str().unwrap(), "--output", out.to_str().unwrap(), "--nproc-per-node", ranks]);
         assert!(o.status.success(), "{}", text(&o));
         let (d, tensor) = util::checkpoint_difference(&full.join("final.safetensors"), &out.join("final.safetensors"));
-        assert!(d < 1e-4, "resumed on {ranks} rank(s): {tensor} differs by {d:.2e} of its scale");
+        // Float noise only (train/tests/distributed.rs: ~1e-3 at most; a semantic difference is 1e-1 or more).
+        assert!(d < 5e-3, "resumed on {ranks} rank(s): {tensor} differs by {d:.2e} of its norm");
+        // On as many ranks as before, the same computation: the same bits.
+        assert!(ranks == "1" || d == 0.0, "resumed on 2 ranks: {tensor} differs by {d:.2e}");
+        eprintln!("resumed on {ranks} rank(s): largest relative difference {d:.2e} ({tensor})");
         assert_eq!(log_steps(&out), [0, 4, 8]);
     }
     // The batch must split into equal (and, with MixCo, even) shares.
@@ -283,30 +287,35 @@ fn ctrl_c_stops_every_rank_with_a_resumable_checkpoint() {
     assert!(step >= 16, "stopped after epoch 1's 16 steps: {step}");
 }
 
-/// A rank that dies ends the other with an error naming it, within the
-/// collective timeout; the ranks started by hand as torchrun would.
+/// A rank that dies, or stops answering, ends the other with an error naming
+/// it within the collective timeout; the ranks started by hand as torchrun would.
 #[test]
-fn a_killed_rank_ends_the_other_within_the_timeout() {
+fn a_killed_or_stopped_rank_ends_the_other_within_the_timeout() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "512" } else { a }).collect();
-    let out = dir.path().join("run");
-    let args = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--dist-timeout", "20", "--output", out.to_str().unwrap()]].concat();
-    let rank = |r: &str| {
-        util::command().args(&args).env("RANK", r).env("WORLD_SIZE", "2").env("LOCAL_RANK", r).env("MASTER_ADDR", "127.0.0.1").env("MASTER_PORT", &port)
-            .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
-    };
-    let (mut r0, mut r1) = (rank("0"), rank("1"));
-    let lines = std::io::BufReader::new(r0.stderr.take().unwrap()).lines().map_while(Result::ok);
-    let mut lines = lines.skip_while(|l| !l.contains("epoch 1/30"));
-    assert!(lines.next().is_some(), "rank 0 trained an epoch");
-    r1.kill().unwrap();
-    r1.wait().unwrap();
-    let t0 = std::time::Instant::now();
-    let status = r0.wait().unwrap();
-    let rest: Vec<String> = lines.collect();
-    assert_eq!(status.code(), Some(1), "{rest:?}");
-    assert!(t0.elapsed() < std::time::Duration::from_secs(60), "ended within the timeout: {:?}", t0.elapsed());
-    assert!(rest.iter().any(|l| l.contains("rank 0 of 2:") && l.contains("failed")), "{rest:?}");
+    for (signal, timeout) in [(libc::SIGKILL, "20"), (libc::SIGSTOP, "5")] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let out = dir.path().join(format!("run-{signal}"));
+        let args = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--dist-timeout", timeout, "--output", out.to_str().unwrap()]].concat();
+        let rank = |r: &str| {
+            util::command().args(&args).env("RANK", r).env("WORLD_SIZE", "2").env("LOCAL_RANK", r).env("MASTER_ADDR", "127.0.0.1").env("MASTER_PORT", &port)
+                .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
+        let (mut r0, mut r1) = (rank("0"), rank("1"));
+        let lines = std::io::BufReader::new(r0.stderr.take().unwrap()).lines().map_while(Result::ok);
+        let mut lines = lines.skip_while(|l| !l.contains("epoch 1/30"));
+        assert!(lines.next().is_some(), "rank 0 trained an epoch");
+        // SAFETY: a signal to our own child process.
+        unsafe { libc::kill(r1.id() as i32, signal) };
+        let t0 = std::time::Instant::now();
+        let status = r0.wait().unwrap();
+        let waited = t0.elapsed();
+        let _ = r1.kill();
+        r1.wait().unwrap();
+        let rest: Vec<String> = lines.collect();
+        assert_eq!(status.code(), Some(1), "{rest:?}");
+        assert!(waited < std::time::Duration::from_secs(60), "signal {signal}: ended within the timeout: {waited:?}");
+        assert!(rest.iter().any(|l| l.contains("rank 0 of 2:") && l.contains("failed")), "{rest:?}");
+    }
 }

@@ -27,16 +27,17 @@ pub fn streams(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-/// The largest difference between two checkpoints' float tensors, relative to
-/// each tensor's largest value, and the tensor's name (their names must agree).
+/// The largest difference between two checkpoints' float tensors, as
+/// |x - y| / |x| over each tensor (L2), and the tensor's name (their names
+/// must agree).
 pub fn checkpoint_difference(a: &std::path::Path, b: &std::path::Path) -> (f64, String) {
     let (a, b) = (mixco_model::Checkpoint::load(a).unwrap(), mixco_model::Checkpoint::load(b).unwrap());
     assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>(), "the same tensors");
     let mut worst = (0.0, String::new());
     for (name, x) in &a.tensors {
         let (Some(x), Some(y)) = (x.as_f32(), b.tensors[name].as_f32()) else { continue };
-        let scale = x.iter().fold(1e-3f64, |m, v| m.max(v.abs() as f64));
-        let d = x.iter().zip(y).fold(0f64, |m, (p, q)| m.max((p - q).abs() as f64)) / scale;
+        let norm = x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt().max(1e-6);
+        let d = x.iter().zip(y).map(|(p, q)| ((p - q) as f64).powi(2)).sum::<f64>().sqrt() / norm;
         if d > worst.0 {
             worst = (d, name.clone());
         }

@@ -74,7 +74,7 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         let objective = crate::step::objective(base.method);
         let passes = || {
             // The step's own input assembly (mixes included), without augmentation.
-            let q_in = objective.query_input(&v1, &v2, lam.as_ref());
+            let q_in = objective.query_input(&v1, Some(&v2), lam.as_ref());
             let k_in = objective.key_input(&v2);
             let z = t.query.forward(&q_in, mode).1;
             if let (Some(k), Some(key)) = (k_in, &t.key) {

@@ -1,6 +1,7 @@
 //! MoCo-v2's step: queries against momentum-encoder keys and the queue, with
-//! shuffle-BN (BN groups on one device, across ranks as in MoCo's code); MixCo's
-//! mixed queries against the whole batch's keys and the queue.
+//! shuffle-BN (BN groups on one device, across ranks as in MoCo's code, but
+//! without sending images); MixCo's mixed queries against the whole batch's
+//! keys and the queue.
 
 use crate::collapse::mean_cosine;
 use crate::loss::{mix_images, mixco_loss_at, moco_loss};
@@ -13,7 +14,11 @@ use tch::Tensor;
 pub struct Moco;
 
 impl Objective for Moco {
-    fn query_input(&self, a: &Tensor, _b: &Tensor, lam: Option<&Tensor>) -> Tensor {
+    fn second_query_view(&self) -> bool {
+        false
+    }
+
+    fn query_input(&self, a: &Tensor, _b: Option<&Tensor>, lam: Option<&Tensor>) -> Tensor {
         match lam {
             Some(l) => Tensor::cat(&[a, &mix_images(a, l)], 0),
             None => a.shallow_clone(),
@@ -24,12 +29,12 @@ impl Objective for Moco {
         Some(b)
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, xk: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError> {
+    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError> {
         let n = t.cfg.batch_size as i64;
-        let b = xk.size()[0];
+        let b = n / t.dist.world as i64;
         let q = z.narrow(0, 0, b);
         let queue = t.queue.as_ref().expect("MoCo has a queue");
-        let keys = tch::no_grad(|| batch_keys(t, xk, rng))?;
+        let keys = tch::no_grad(|| batch_keys(t, rng))?;
         let positions = Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device);
         let k = if t.dist.is_single() { keys.shallow_clone() } else { keys.index_select(0, &positions) };
         let con = moco_loss(&q, &k, &queue.keys, t.cfg.temperature());
@@ -44,12 +49,13 @@ impl Objective for Moco {
 }
 
 /// The keys of the whole batch, in batch order, after the momentum update.
-/// Shuffle-BN: the key images are put in an order drawn from the step's
+/// Shuffle-BN: the key views are put in an order drawn from the step's
 /// shared stream (the same permutation on every rank), so that each BN group
 /// (one device's, or one rank's share) holds other images than its queries';
-/// ranks gather the key images, each encodes its share of the shuffled
-/// batch, and the keys are gathered back and unshuffled.
-fn batch_keys(t: &Trainer, xk: &Tensor, rng: &mut Rng) -> Result<Tensor, TrainError> {
+/// each rank makes the key views of its share of the shuffled batch (a view
+/// is the same on any rank, so no image is sent), encodes them, and the keys
+/// are gathered and unshuffled.
+fn batch_keys(t: &Trainer, rng: &mut Rng) -> Result<Tensor, TrainError> {
     let n = t.cfg.batch_size as i64;
     let key = t.key.as_ref().expect("MoCo has a key encoder");
     let mut perm: Vec<i64> = (0..n).collect();
@@ -59,12 +65,7 @@ fn batch_keys(t: &Trainer, xk: &Tensor, rng: &mut Rng) -> Result<Tensor, TrainEr
         inv[p as usize] = i as i64;
     }
     momentum_update(&key.store, &t.query.store, t.cfg.key_momentum);
-    let images = t.dist.gather_batch(xk)?;
-    let shuffled = images.index_select(0, &Tensor::from_slice(&perm).to_device(t.device));
-    let mine = match t.dist.is_single() {
-        true => shuffled,
-        false => shuffled.index_select(0, &Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device)),
-    };
-    let zk = t.dist.gather_batch(&normalize(&key.forward(&mine, t.bn_mode()).1))?;
+    let mine: Vec<i64> = t.dist.positions(n as usize).iter().map(|&q| perm[q as usize]).collect();
+    let zk = t.dist.gather_batch(&normalize(&key.forward(&t.view(&mine, 1), t.bn_mode()).1))?;
     Ok(zk.index_select(0, &Tensor::from_slice(&inv).to_device(t.device)))
 }

@@ -14,7 +14,12 @@ use tch::Tensor;
 pub struct Simclr;
 
 impl Objective for Simclr {
-    fn query_input(&self, a: &Tensor, b: &Tensor, lam: Option<&Tensor>) -> Tensor {
+    fn second_query_view(&self) -> bool {
+        true
+    }
+
+    fn query_input(&self, a: &Tensor, b: Option<&Tensor>, lam: Option<&Tensor>) -> Tensor {
+        let b = b.expect("SimCLR's queries hold both views");
         match lam {
             Some(l) => Tensor::cat(&[a, b, &mix_images(a, l), &mix_images(b, l)], 0),
             None => Tensor::cat(&[a, b], 0),
@@ -25,7 +30,7 @@ impl Objective for Simclr {
         None
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, _b: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Result<Losses, TrainError> {
+    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Result<Losses, TrainError> {
         let (n, world) = (t.cfg.batch_size as i64, t.dist.world as i64);
         let b = n / world;
         let half = b / 2;

@@ -1,6 +1,6 @@
 //! What one method does in a training step, behind [`Objective`]: the
-//! trainer draws λ and the two augmented views, the objective assembles the
-//! query encoder's input and computes the losses from its projections.
+//! trainer draws λ and the query views, the objective assembles the query
+//! encoder's input and computes the losses from its projections.
 //! `bench` times the same input assembly.
 
 use crate::dist::Gathered;
@@ -24,15 +24,18 @@ pub struct Losses {
 }
 
 pub trait Objective {
-    /// The query encoder's input for views `a` and `b` of the batch and,
-    /// with λ, their MixCo mixes.
-    fn query_input(&self, a: &Tensor, b: &Tensor, lam: Option<&Tensor>) -> Tensor;
-    /// The key encoder's input, for methods that have one.
+    /// Whether the query encoder sees both views (else the second is the keys').
+    fn second_query_view(&self) -> bool;
+    /// The query encoder's input for views `a` and (where it sees it) `b` of
+    /// the batch and, with λ, their MixCo mixes.
+    fn query_input(&self, a: &Tensor, b: Option<&Tensor>, lam: Option<&Tensor>) -> Tensor;
+    /// The key encoder's input from view `b`, for methods that have one (the
+    /// benchmark's passes; a step makes its key views in `losses`).
     fn key_input<'a>(&self, b: &'a Tensor) -> Option<&'a Tensor>;
     /// The losses from `z`, the normalised projections of `query_input`
     /// (`batch` queries first) of this rank's share of the batch, against
-    /// the whole batch's keys; `rng` continues the step's shared stream.
-    fn losses(&self, t: &Trainer, z: &Tensor, b: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError>;
+    /// the whole batch's keys; `rng` is the step's shared stream.
+    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError>;
 }
 
 pub fn objective(method: Method) -> &'static dyn Objective {

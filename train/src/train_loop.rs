@@ -150,9 +150,12 @@ impl Trainer {
         Ok(summary)
     }
 
-    /// The other ranks wait while rank 0 monitors and writes.
+    /// The other ranks wait while rank 0 monitors and writes (rank 0 itself,
+    /// arriving last, waits only the collectives' timeout: a hung rank is
+    /// found as soon).
     fn wait_for_leader(&self) -> Result<(), TrainError> {
-        Ok(self.dist.barrier(self.dist.timeout.max(LEADER_WORK))?)
+        let timeout = if self.is_leader() { self.dist.timeout } else { self.dist.timeout.max(LEADER_WORK) };
+        Ok(self.dist.barrier(timeout)?)
     }
 
     /// Whether every rank stops now: any rank interrupted (Ctrl-C reaches

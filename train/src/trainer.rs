@@ -216,9 +216,8 @@ impl Trainer {
         self.dist.rank == 0
     }
 
-    /// This rank's images of the current step (its `positions` in the global
-    /// batch): the epoch's permutation depends only on (seed, epoch).
-    fn batch(&mut self, positions: &[i64]) -> Tensor {
+    /// The epoch's order of the training images: it depends only on (seed, epoch).
+    fn order_epoch(&mut self) {
         let epoch = self.epoch();
         if self.perm.as_ref().map(|p| p.0) != Some(epoch) {
             let n = self.train_x.size()[0] as usize;
@@ -227,11 +226,24 @@ impl Trainer {
             rng.shuffle(&mut p);
             self.perm = Some((epoch, p));
         }
-        let b = self.cfg.batch_size;
-        let i = self.step % self.steps_per_epoch;
-        let batch = &self.perm.as_ref().unwrap().1[i * b..(i + 1) * b];
+    }
+
+    /// The seed of the current step's random numbers.
+    pub(crate) fn step_seed(&self) -> u64 {
+        mix_seed(self.cfg.seed, self.step as u64)
+    }
+
+    /// Augmented view `view` (0 or 1) of the images at `positions` of the
+    /// current step's global batch. Each image's parameters come from its own
+    /// stream and the jitter order from the view's, so a view of an image is
+    /// the same whichever rank makes it, with whichever others.
+    pub(crate) fn view(&self, positions: &[i64], view: u64) -> Tensor {
+        let (b, i) = (self.cfg.batch_size, self.step % self.steps_per_epoch);
+        let batch = &self.perm.as_ref().expect("order_epoch ran").1[i * b..(i + 1) * b];
         let idx: Vec<i64> = positions.iter().map(|&p| batch[p as usize]).collect();
-        self.train_x.index_select(0, &Tensor::from_slice(&idx).to_device(self.device))
+        let x = self.train_x.index_select(0, &Tensor::from_slice(&idx).to_device(self.device));
+        let seed = self.step_seed();
+        self.aug.apply(&x, &mut image_streams(seed, positions, view), &mut Rng::new(mix_seed(seed ^ 0x0DE2_0F_71E2, view)))
     }
 
     /// β at the current step: ramped from 0 during `mix_warmup_epochs`.
@@ -251,20 +263,20 @@ impl Trainer {
 
     /// One optimisation step (this rank's share of it).
     pub fn train_step(&mut self) -> Result<StepStats, TrainError> {
-        let seed = mix_seed(self.cfg.seed, self.step as u64);
-        // The step's shared stream, the same on every rank: jitter orders, MoCo's key shuffle.
+        self.order_epoch();
+        let seed = self.step_seed();
+        // The step's shared stream, the same on every rank: MoCo's key shuffle.
         let mut rng = Rng::new(seed);
         let positions = self.dist.positions(self.cfg.batch_size);
-        let x = self.batch(&positions);
         let lr = self.lr();
         let beta = self.mix_weight();
         let lam = self.cfg.mixco.then(|| lambdas(seed, &positions[..positions.len() / 2], self.device));
-        let a = self.aug.apply(&x, &mut image_streams(seed, &positions, 0), &mut rng);
-        let b = self.aug.apply(&x, &mut image_streams(seed, &positions, 1), &mut rng);
         let objective = objective(self.cfg.method);
-        let input = objective.query_input(&a, &b, lam.as_ref());
+        let a = self.view(&positions, 0);
+        let b = objective.second_query_view().then(|| self.view(&positions, 1));
+        let input = objective.query_input(&a, b.as_ref(), lam.as_ref());
         let z = normalize(&self.query.forward(&input, self.bn_mode()).1);
-        let losses = objective.losses(self, &z, &b, lam.as_ref(), &mut rng)?;
+        let losses = objective.losses(self, &z, lam.as_ref(), &mut rng)?;
         let total = match &losses.mix {
             Some(m) => &losses.contrastive + m * beta,
             None => losses.contrastive.shallow_clone(),

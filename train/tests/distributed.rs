@@ -81,20 +81,19 @@ fn one_process(cfg: &TrainConfig) -> Vec<(String, Tensor)> {
     state(&t)
 }
 
-/// The largest difference between the two states relative to the tensor's scale.
-fn assert_close(a: &[(String, Tensor)], b: &[(String, Tensor)], what: &str) {
+/// The largest relative difference between two states, tensor by tensor:
+/// |x - y| / |x| over the whole tensor (L2), and that tensor's name.
+fn difference(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> (f64, String) {
     assert_eq!(a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
-    let mut worst = (0.0, String::new());
-    for ((name, x), (_, y)) in a.iter().zip(b) {
-        let scale = f64::try_from(x.abs().max()).unwrap().max(1e-3);
-        let d = f64::try_from((x - y).abs().max()).unwrap() / scale;
-        if d > worst.0 {
-            worst = (d, name.clone());
-        }
-    }
-    assert!(worst.0 < 1e-3, "{what}: {} differs by {:.2e} of its scale", worst.1, worst.0);
-    eprintln!("{what}: largest relative difference {:.2e} ({})", worst.0, worst.1);
+    let norm = |t: &Tensor| f64::try_from(t.norm()).unwrap();
+    a.iter().zip(b).map(|((name, x), (_, y))| (norm(&(x - y)) / norm(x).max(1e-6), name.clone())).fold((0.0, String::new()), |w, d| if d.0 > w.0 { d } else { w })
 }
+
+/// Two equivalent computations in float32 drift apart (summation order; a
+/// ReLU input near 0 flips sign and changes that gradient entry outright):
+/// ~1e-3 after 3 steps of this tiny encoder. A semantic difference (other BN
+/// groups, a per-rank SimCLR loss) is 1e-1 or more.
+const TOLERANCE: f64 = 5e-3;
 
 /// One test at a time: each draws initial weights from the process's generator.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -107,12 +106,13 @@ fn equivalent(method: Method) {
     for step in 0..STEPS {
         assert_eq!(sums[0][step], sums[1][step], "{method}: the ranks' states differ after step {}", step + 1);
     }
-    let single = one_process(&cfg);
-    assert_close(&dist, &single, &format!("{method} + MixCo, 2 ranks vs 1 process"));
+    let (d, tensor) = difference(&dist, &one_process(&cfg));
+    eprintln!("{method} + MixCo, 2 ranks vs 1 process: largest relative difference {d:.2e} ({tensor})");
+    assert!(d < TOLERANCE, "{method} + MixCo, 2 ranks vs 1 process: {tensor} differs by {d:.2e} of its norm");
     // The test can fail: another BN grouping is another computation.
-    let other = one_process(&TrainConfig { bn_splits: 2, simclr_bn_splits: 1, ..cfg });
-    let d: f64 = dist.iter().zip(&other).filter(|(a, _)| a.0.contains("running_mean")).map(|(a, b)| f64::try_from((&a.1 - &b.1).abs().max()).unwrap()).fold(0.0, f64::max);
-    assert!(d > 1e-4, "{method}: other BN groups give other statistics ({d})");
+    let (d, tensor) = difference(&dist, &one_process(&TrainConfig { bn_splits: 2, simclr_bn_splits: 1, ..cfg }));
+    eprintln!("{method} + MixCo, 2 ranks vs 1 process with other BN groups: {d:.2e} ({tensor})");
+    assert!(d > 20.0 * TOLERANCE, "{method}: other BN groups differ by {d:.2e} only");
 }
 
 #[test]
