@@ -40,7 +40,8 @@ pub fn spawn(n: usize, threads: Option<i32>) -> Result<i32> {
             .env("LOCAL_WORLD_SIZE", n.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
-            .env_remove("TORCHELASTIC_USE_AGENT_STORE");
+            .env_remove("TORCHELASTIC_USE_AGENT_STORE")
+            .env_remove("TORCHELASTIC_RESTART_COUNT");
         // Own process group: a terminal's Ctrl-C reaches the launcher only, which passes it on once.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         if rank > 0 {

@@ -64,6 +64,21 @@ char* mixco_dist_new(const char* host, int port, int rank, int world, int timeou
 
 void mixco_dist_drop(MixcoDist* d) { delete d; }
 
+// A store server alone, as torchrun's agent serves one (for tests of the
+// ranks' client-only mode).
+char* mixco_dist_serve_store(int port, int timeout_ms, void** out) {
+  GUARD({
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(port);
+    so.isServer = true;
+    so.waitWorkers = false;
+    so.timeout = std::chrono::milliseconds(timeout_ms);
+    *out = new c10::intrusive_ptr<c10d::TCPStore>(c10::make_intrusive<c10d::TCPStore>(std::string("127.0.0.1"), so));
+  })
+}
+
+void mixco_dist_drop_store(void* s) { delete static_cast<c10::intrusive_ptr<c10d::TCPStore>*>(s); }
+
 // In place; op 0 = sum, 1 = max.
 char* mixco_dist_all_reduce(MixcoDist* d, at::Tensor* t, int op) {
   GUARD({

@@ -18,7 +18,7 @@ fn main() {
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
             std::thread::spawn(move || {
-                let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false };
+                let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false, attempt: 0 };
                 let d = Dist::join(&launch, Duration::from_secs(60)).unwrap();
                 let mut lines = Vec::new();
                 for (what, floats) in [("ResNet-18 + head gradients", 11_497_152i64), ("ResNet-50 + head gradients", 27_966_656)] {

@@ -23,6 +23,8 @@ extern "C" {
     fn mixco_dist_free_message(m: *mut c_char);
     fn mixco_dist_new(host: *const c_char, port: c_int, rank: c_int, world: c_int, timeout_ms: c_int, client_only: c_int, prefix: *const c_char, out: *mut *mut RawGroup) -> *mut c_char;
     fn mixco_dist_drop(d: *mut RawGroup);
+    fn mixco_dist_serve_store(port: c_int, timeout_ms: c_int, out: *mut *mut std::ffi::c_void) -> *mut c_char;
+    fn mixco_dist_drop_store(s: *mut std::ffi::c_void);
     fn mixco_dist_all_reduce(d: *mut RawGroup, t: *const C, op: c_int) -> *mut c_char;
     fn mixco_dist_all_gather(d: *mut RawGroup, t: *const C, out: *mut *mut C) -> *mut c_char;
     fn mixco_dist_broadcast(d: *mut RawGroup, t: *const C, root: c_int) -> *mut c_char;
@@ -54,6 +56,9 @@ pub struct Launch {
     pub port: u16,
     /// torchrun's agent serves the store (`TORCHELASTIC_USE_AGENT_STORE`): rank 0 only connects.
     pub agent_store: bool,
+    /// torchrun's restart count (`TORCHELASTIC_RESTART_COUNT`): each attempt
+    /// rendezvouses under its own keys of a store that outlives it.
+    pub attempt: u32,
 }
 
 impl Launch {
@@ -92,7 +97,8 @@ impl Launch {
         let port = num("MASTER_PORT", Some(29500))?;
         let port = u16::try_from(port).ok().filter(|&p| p > 0).ok_or(DistError::Env { var: "MASTER_PORT", value: port.to_string(), problem: "not a TCP port".into() })?;
         let agent_store = var("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        Ok(Some(Launch { rank, world, local_rank, addr, port, agent_store }))
+        let attempt = num("TORCHELASTIC_RESTART_COUNT", Some(0))? as u32;
+        Ok(Some(Launch { rank, world, local_rank, addr, port, agent_store, attempt }))
     }
 
     pub fn from_env() -> Result<Option<Launch>, DistError> {
@@ -152,7 +158,7 @@ impl Dist {
     /// one on 127.0.0.1 all-reduces a tensor.
     pub fn check_gloo() -> Result<(), String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port on 127.0.0.1: {e}"))?.port();
-        let launch = Launch { rank: 0, world: 1, local_rank: 0, addr: "127.0.0.1".into(), port, agent_store: false };
+        let launch = Launch { rank: 0, world: 1, local_rank: 0, addr: "127.0.0.1".into(), port, agent_store: false, attempt: 0 };
         let d = Dist::connect(&launch, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         let t = Tensor::from_slice(&[2f32]);
         d.all_reduce_sum(&t).map_err(|e| e.to_string())?;
@@ -166,7 +172,7 @@ impl Dist {
         let addr = format!("{}:{}", launch.addr, launch.port);
         let join_err = |message: String| DistError::Join { rank: launch.rank, world: launch.world, addr: addr.clone(), timeout_s: timeout.as_secs(), message };
         let host = CString::new(launch.addr.clone()).map_err(|_| join_err("the address holds a NUL byte".into()))?;
-        let prefix = CString::new("mixco/").unwrap();
+        let prefix = CString::new(format!("mixco/attempt_{}/", launch.attempt)).unwrap();
         let mut raw = std::ptr::null_mut();
         let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
         // SAFETY: valid C strings and an out pointer the shim fills on success.
@@ -313,6 +319,26 @@ fn in_place(t: &Tensor, op: impl FnOnce(&Tensor) -> Result<(), String>) -> Resul
     Ok(())
 }
 
+/// A c10d store server on 127.0.0.1 that no rank owns, as torchrun's agent
+/// serves one (`TORCHELASTIC_USE_AGENT_STORE`); for tests of that mode.
+pub struct StoreServer(*mut std::ffi::c_void);
+
+impl StoreServer {
+    pub fn start(port: u16) -> Result<StoreServer, String> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: an out pointer the shim fills on success.
+        check(unsafe { mixco_dist_serve_store(port as c_int, 30_000, &mut raw) })?;
+        Ok(StoreServer(raw))
+    }
+}
+
+impl Drop for StoreServer {
+    fn drop(&mut self) {
+        // SAFETY: created by mixco_dist_serve_store, dropped once.
+        unsafe { mixco_dist_drop_store(self.0) }
+    }
+}
+
 /// Rank-ordered blocks `[W·B, ...]` (rank r's B rows are positions r, r + W,
 /// ...) as the rows in position order.
 pub fn interleave(blocks: &Tensor, world: i64) -> Tensor {
@@ -356,8 +382,8 @@ mod tests {
     #[test]
     fn launches_from_torchrun_and_slurm_variables() {
         assert_eq!(Launch::from_vars(vars(&[])).unwrap(), None);
-        let l = Launch::from_vars(vars(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "node0"), ("MASTER_PORT", "1234"), ("TORCHELASTIC_USE_AGENT_STORE", "True")])).unwrap().unwrap();
-        assert_eq!(l, Launch { rank: 1, world: 2, local_rank: 1, addr: "node0".into(), port: 1234, agent_store: true });
+        let l = Launch::from_vars(vars(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "node0"), ("MASTER_PORT", "1234"), ("TORCHELASTIC_USE_AGENT_STORE", "True"), ("TORCHELASTIC_RESTART_COUNT", "2")])).unwrap().unwrap();
+        assert_eq!(l, Launch { rank: 1, world: 2, local_rank: 1, addr: "node0".into(), port: 1234, agent_store: true, attempt: 2 });
         let l = Launch::from_vars(vars(&[("SLURM_PROCID", "3"), ("SLURM_NTASKS", "4"), ("SLURM_LOCALID", "1"), ("MASTER_ADDR", "n1")])).unwrap().unwrap();
         assert_eq!((l.rank, l.world, l.local_rank, l.port), (3, 4, 1, 29500));
         assert_eq!(Launch::from_vars(vars(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "1")])).unwrap(), None);
@@ -378,14 +404,21 @@ mod tests {
         assert_eq!(d.positions(6), vec![1, 3, 5]);
     }
 
-    /// Two ranks as two threads on 127.0.0.1: sums, gathers, broadcasts.
+    /// Two ranks as two threads on 127.0.0.1: sums, gathers, broadcasts;
+    /// rank 0 serving the store, then both connecting to an agent's store (torchrun's mode).
     #[test]
     fn two_ranks_reduce_gather_and_broadcast() {
+        two_ranks(false);
+        two_ranks(true);
+    }
+
+    fn two_ranks(agent_store: bool) {
         let port = free_port();
+        let _agent = agent_store.then(|| StoreServer::start(port).unwrap());
         let ranks: Vec<_> = (0..2)
             .map(|rank| {
                 std::thread::spawn(move || {
-                    let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false };
+                    let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store, attempt: 1 };
                     let d = Dist::join(&launch, Duration::from_secs(30)).unwrap();
                     let t = Tensor::from_slice(&[rank as f32 + 1.0, 10.0]);
                     d.all_reduce_sum(&t).unwrap();
@@ -405,7 +438,7 @@ mod tests {
     /// The one whose partner never arrives fails within the timeout, naming itself.
     #[test]
     fn a_missing_rank_is_an_error_within_the_timeout() {
-        let launch = Launch { rank: 0, world: 2, local_rank: 0, addr: "127.0.0.1".into(), port: free_port(), agent_store: false };
+        let launch = Launch { rank: 0, world: 2, local_rank: 0, addr: "127.0.0.1".into(), port: free_port(), agent_store: false, attempt: 0 };
         let t0 = std::time::Instant::now();
         let e = Dist::join(&launch, Duration::from_secs(2)).err().expect("no partner").to_string();
         assert!(e.starts_with("rank 0 of 2: cannot join the group"), "{e}");

@@ -58,7 +58,7 @@ fn two_ranks(cfg: &TrainConfig) -> (Vec<(String, Tensor)>, Vec<Vec<Vec<i64>>>) {
             // the process's (ranks are processes outside this test).
             let mut t = Trainer::new(cfg.clone(), &data(), Device::Cpu).unwrap();
             std::thread::spawn(move || {
-                let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false };
+                let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false, attempt: 0 };
                 t.join(Dist::join(&launch, Duration::from_secs(60)).unwrap()).unwrap();
                 let sums: Vec<Vec<i64>> = (0..STEPS).map(|_| {
                     t.train_step().unwrap();
