@@ -314,7 +314,7 @@ fn a_killed_or_stopped_rank_ends_the_other_within_the_timeout() {
         let _ = r1.kill();
         r1.wait().unwrap();
         let rest: Vec<String> = lines.collect();
-        assert_eq!(status.code(), Some(1), "{rest:?}");
+        assert_eq!(status.code(), Some(1), "signal {signal}: rank 0 ended with {status:?} after {waited:?}: {rest:?}");
         assert!(waited < std::time::Duration::from_secs(60), "signal {signal}: ended within the timeout: {waited:?}");
         assert!(rest.iter().any(|l| l.contains("rank 0 of 2:") && l.contains("failed")), "{rest:?}");
     }

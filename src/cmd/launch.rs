@@ -96,15 +96,17 @@ fn wait_all(mut children: Vec<Child>) -> Result<i32> {
     let mut codes: Vec<Option<i32>> = vec![None; children.len()];
     let mut failed: Option<(usize, i32, Instant)> = None;
     while codes.iter().any(Option::is_none) {
-        for (rank, child) in children.iter_mut().enumerate() {
+        for rank in 0..children.len() {
             if codes[rank].is_some() {
                 continue;
             }
-            if let Some(status) = child.try_wait().with_context(|| format!("rank {rank}"))? {
+            if let Some(status) = children[rank].try_wait().with_context(|| format!("rank {rank}"))? {
                 let (how, code) = ended(status);
                 codes[rank] = Some(code);
                 if code != 0 && code != 130 && failed.is_none() {
-                    eprintln!("rank {rank} {how}; the other ranks cannot go on without it");
+                    let running = codes.iter().filter(|c| c.is_none()).count();
+                    let rest = if running > 0 { format!("; the other ranks cannot go on without it (stopped in {} s if still running)", GRACE.as_secs()) } else { String::new() };
+                    eprintln!("rank {rank} {how}{rest}");
                     failed = Some((rank, code, Instant::now()));
                 }
             }

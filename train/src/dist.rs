@@ -126,6 +126,20 @@ pub struct Dist {
     group: Option<Group>,
     /// Time spent in collectives so far (for `mixco bench train`).
     spent: std::cell::Cell<Duration>,
+    /// A collective failed: the group is not torn down (see `Drop`).
+    broken: std::cell::Cell<bool>,
+}
+
+impl Drop for Dist {
+    /// A group whose peer died or hung is left to the process's exit: its
+    /// destructor joins Gloo's threads and closes pairs to peers that may
+    /// never answer, and a C++ exception there would abort the process
+    /// before its error is printed.
+    fn drop(&mut self) {
+        if self.broken.get() {
+            std::mem::forget(self.group.take());
+        }
+    }
 }
 
 /// Takes a message the shim allocated.
@@ -142,14 +156,16 @@ fn check(m: *mut c_char) -> Result<(), String> {
 impl Dist {
     /// A group of one.
     pub fn single() -> Dist {
-        Dist { rank: 0, world: 1, timeout: Duration::from_secs(600), group: None, spent: Default::default() }
+        Dist { rank: 0, world: 1, timeout: Duration::from_secs(600), group: None, spent: Default::default(), broken: Default::default() }
     }
 
     /// Joins the launch's group (every rank must call it), waiting up to `timeout`
     /// for the others; later collectives fail after `timeout` too.
     pub fn join(launch: &Launch, timeout: Duration) -> Result<Dist, DistError> {
         if launch.world == 1 {
-            return Ok(Dist { timeout, ..Dist::single() });
+            let mut d = Dist::single();
+            d.timeout = timeout;
+            return Ok(d);
         }
         Dist::connect(launch, timeout)
     }
@@ -178,7 +194,7 @@ impl Dist {
         // SAFETY: valid C strings and an out pointer the shim fills on success.
         let m = unsafe { mixco_dist_new(host.as_ptr(), launch.port as c_int, launch.rank as c_int, launch.world as c_int, ms, launch.agent_store as c_int, prefix.as_ptr(), &mut raw) };
         check(m).map_err(join_err)?;
-        Ok(Dist { rank: launch.rank, world: launch.world, timeout, group: Some(Group(raw)), spent: Default::default() })
+        Ok(Dist { rank: launch.rank, world: launch.world, timeout, group: Some(Group(raw)), spent: Default::default(), broken: Default::default() })
     }
 
     pub fn is_single(&self) -> bool {
@@ -199,7 +215,10 @@ impl Dist {
     }
 
     fn fail(&self, op: &'static str) -> impl Fn(String) -> DistError + '_ {
-        move |message| DistError::Collective { rank: self.rank, world: self.world, op, timeout_s: self.timeout.as_secs(), message }
+        move |message| {
+            self.broken.set(true);
+            DistError::Collective { rank: self.rank, world: self.world, op, timeout_s: self.timeout.as_secs(), message }
+        }
     }
 
     /// Sums `t` across the ranks, in place.
@@ -400,7 +419,7 @@ mod tests {
         // Rank 0 holds positions 0, 2, 4; rank 1 holds 1, 3, 5.
         let blocks = Tensor::from_slice(&[0i64, 2, 4, 1, 3, 5]);
         assert_eq!(Vec::<i64>::try_from(interleave(&blocks, 2)).unwrap(), vec![0, 1, 2, 3, 4, 5]);
-        let d = Dist { rank: 1, world: 2, timeout: Duration::from_secs(1), group: None, spent: Default::default() };
+        let d = Dist { rank: 1, world: 2, timeout: Duration::from_secs(1), group: None, spent: Default::default(), broken: Default::default() };
         assert_eq!(d.positions(6), vec![1, 3, 5]);
     }
 
