@@ -295,7 +295,7 @@ fn a_killed_or_stopped_rank_ends_the_other_within_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "512" } else { a }).collect();
     for (signal, timeout) in [(libc::SIGKILL, "20"), (libc::SIGSTOP, "5")] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let port = mixco_train::dist::free_port().unwrap().to_string();
         let out = dir.path().join(format!("run-{signal}"));
         let args = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--dist-timeout", timeout, "--output", out.to_str().unwrap()]].concat();
         let rank = |r: &str| {

@@ -188,10 +188,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         #[cfg(feature = "train")]
         BenchCommand::Train { method, arch, width, batch_size, input_size, device, threads, channels_last, bf16, warmup, iters, nproc_per_node, json } => {
-            let launch = mixco_train::dist::Launch::from_env()?;
-            if launch.is_none() && nproc_per_node > 1 {
-                std::process::exit(super::launch::spawn(nproc_per_node as usize, threads)?);
-            }
+            let launch = super::launch::rank_or_spawn(nproc_per_node, threads)?;
             if let Some(t) = threads {
                 mixco_train::tch::set_num_threads(t);
             }

@@ -17,8 +17,19 @@ use std::time::{Duration, Instant};
 /// How long the other ranks may take to end after one failed.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// This process's place in a launch (None: a single process); with no launch
+/// around it and `nproc` > 1, runs `nproc` ranks of itself instead and exits
+/// with their code.
+pub fn rank_or_spawn(nproc: u16, threads: Option<i32>) -> Result<Option<mixco_train::dist::Launch>> {
+    let launch = mixco_train::dist::Launch::from_env()?;
+    if launch.is_none() && nproc > 1 {
+        std::process::exit(spawn(nproc as usize, threads)?);
+    }
+    Ok(launch)
+}
+
 /// Runs `n` ranks; returns the exit code: the first failure's, else rank 0's.
-pub fn spawn(n: usize, threads: Option<i32>) -> Result<i32> {
+fn spawn(n: usize, threads: Option<i32>) -> Result<i32> {
     let exe = std::env::current_exe().context("cannot find this binary to start its ranks")?;
     // The same arguments: a rank ignores --nproc-per-node (it has RANK), but
     // rank 0 repeats it in the resume command it prints.
@@ -28,7 +39,7 @@ pub fn spawn(n: usize, threads: Option<i32>) -> Result<i32> {
         let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
         args.extend(["--threads".into(), (cores / n).max(1).to_string().into()]);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).context("no free TCP port on 127.0.0.1 for the ranks' rendezvous")?.port();
+    let port = mixco_train::dist::free_port().context("no free TCP port on 127.0.0.1 for the ranks' rendezvous")?;
     eprintln!("starting {n} ranks on 127.0.0.1:{port}");
     let mut children = Vec::new();
     for rank in 0..n {

@@ -194,11 +194,7 @@ impl TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let launch = Launch::from_env()?;
-    if launch.is_none() && args.nproc_per_node > 1 {
-        let code = super::launch::spawn(args.nproc_per_node as usize, args.threads)?;
-        std::process::exit(code);
-    }
+    let launch = super::launch::rank_or_spawn(args.nproc_per_node, args.threads)?;
     let world = launch.as_ref().map_or(1, |l| l.world);
     // Only rank 0 speaks, but for errors.
     let say = |line: String| if launch.as_ref().is_none_or(|l| l.rank == 0) { eprintln!("{line}") };

@@ -14,7 +14,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     tch::set_num_threads(1);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = mixco_train::dist::free_port().unwrap();
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
             std::thread::spawn(move || {

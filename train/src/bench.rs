@@ -4,7 +4,6 @@
 //! time spent in collectives.
 
 use crate::{TrainConfig, Trainer, TrainError};
-use mixco_data::rng::Rng;
 use mixco_data::synthetic::{generate, SyntheticConfig};
 use serde::Serialize;
 use std::time::Instant;
@@ -62,13 +61,9 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         let name = format!("{}{}", base.method, if mixco { " + MixCo" } else { "" });
         // The same passes a step makes, on tensors augmented once beforehand.
         let local = b / world;
-        let x = Tensor::from_slice(&splits.train.pixels[..local * splits.train.image_size()])
-            .view([local as i64, 3, splits.train.height as i64, splits.train.width as i64])
-            .to_device(device);
-        let mut rng = Rng::new(1);
-        let positions: Vec<i64> = (0..local as i64).collect();
-        let v1 = t.augment().apply(&x, &mut crate::augment::image_streams(1, &positions, 0), &mut rng);
-        let v2 = t.augment().apply(&x, &mut crate::augment::image_streams(1, &positions, 1), &mut rng);
+        t.order_epoch();
+        let positions = t.dist.positions(b);
+        let (v1, v2) = (t.view(&positions, 0), t.view(&positions, 1));
         let lam = mixco.then(|| Tensor::full([(local / 2) as i64], 0.5, (Kind::Float, device)));
         let mode = t.bn_mode();
         let objective = crate::step::objective(base.method);

@@ -173,7 +173,7 @@ impl Dist {
     /// Whether c10d's Gloo backend works here (`mixco doctor`): a group of
     /// one on 127.0.0.1 all-reduces a tensor.
     pub fn check_gloo() -> Result<(), String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port on 127.0.0.1: {e}"))?.port();
+        let port = free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
         let launch = Launch { rank: 0, world: 1, local_rank: 0, addr: "127.0.0.1".into(), port, agent_store: false, attempt: 0 };
         let d = Dist::connect(&launch, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         let t = Tensor::from_slice(&[2f32]);
@@ -338,6 +338,12 @@ fn in_place(t: &Tensor, op: impl FnOnce(&Tensor) -> Result<(), String>) -> Resul
     Ok(())
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (the rendezvous port
+/// of ranks started on this machine).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 /// A c10d store server on 127.0.0.1 that no rank owns, as torchrun's agent
 /// serves one (`TORCHELASTIC_USE_AGENT_STORE`); for tests of that mode.
 pub struct StoreServer(*mut std::ffi::c_void);
@@ -464,7 +470,7 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(30));
     }
 
-    pub(crate) fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    fn free_port() -> u16 {
+        super::free_port().unwrap()
     }
 }

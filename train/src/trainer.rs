@@ -109,6 +109,11 @@ impl Trainer {
             mean,
             std,
         };
+        // libtorch's generator is the process's: seeding it and drawing the
+        // initial weights and queue hold this lock, so that trainers made at
+        // the same time on other threads do not draw from between them.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let init = INIT.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(cfg.seed as i64);
         let encoder = || {
             let mut e = Encoder::new(&model, device);
@@ -125,6 +130,7 @@ impl Trainer {
             }
             Method::Simclr => (None, None),
         };
+        drop(init);
         let opt = Sgd::new(&query.store, cfg.momentum, cfg.weight_decay);
         let aug_cfg = match cfg.method {
             Method::MocoV2 => AugConfig::moco_v2(),
@@ -195,8 +201,7 @@ impl Trainer {
     /// gives every rank rank 0's state (weights, buffers, queue, optimiser).
     pub fn join(&mut self, dist: Dist) -> Result<(), TrainError> {
         self.cfg.validate_world(dist.world)?;
-        let stores = std::iter::once(&self.query.store).chain(self.key.as_ref().map(|k| &k.store));
-        let mut state: Vec<&Tensor> = stores.flat_map(|s| s.entries.iter().map(|e| &e.tensor)).collect();
+        let mut state: Vec<&Tensor> = self.stores().flat_map(|s| s.entries.iter().map(|e| &e.tensor)).collect();
         state.extend(self.queue.as_ref().map(|q| &q.keys));
         state.extend(self.opt.buffers.iter());
         for t in state {
@@ -204,6 +209,11 @@ impl Trainer {
         }
         self.dist = dist;
         Ok(())
+    }
+
+    /// The encoders' tensors: the query encoder's, then the key encoder's.
+    fn stores(&self) -> impl Iterator<Item = &crate::nn::Store> {
+        std::iter::once(&self.query.store).chain(self.key.as_ref().map(|k| &k.store))
     }
 
     /// Takes this trainer out of its group (which another trainer may join).
@@ -217,7 +227,7 @@ impl Trainer {
     }
 
     /// The epoch's order of the training images: it depends only on (seed, epoch).
-    fn order_epoch(&mut self) {
+    pub(crate) fn order_epoch(&mut self) {
         let epoch = self.epoch();
         if self.perm.as_ref().map(|p| p.0) != Some(epoch) {
             let n = self.train_x.size()[0] as usize;
@@ -320,8 +330,7 @@ impl Trainer {
             return Ok(());
         }
         let mut ts: Vec<Tensor> = self.query.store.params().map(|e| e.tensor.grad()).filter(Tensor::defined).collect();
-        let stores = std::iter::once(&self.query.store).chain(self.key.as_ref().map(|k| &k.store));
-        ts.extend(stores.flat_map(|s| s.entries.iter().filter(|e| e.kind == TensorKind::Buffer).map(|e| e.tensor.shallow_clone())));
+        ts.extend(self.stores().flat_map(|s| s.entries.iter().filter(|e| e.kind == TensorKind::Buffer).map(|e| e.tensor.shallow_clone())));
         Ok(self.dist.average(&ts)?)
     }
 

@@ -51,11 +51,9 @@ fn checksum(t: &Trainer) -> Vec<i64> {
 
 /// Two ranks train STEPS steps; returns rank 0's trainer state and each rank's checksums per step.
 fn two_ranks(cfg: &TrainConfig) -> (Vec<(String, Tensor)>, Vec<Vec<Vec<i64>>>) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = mixco_train::dist::free_port().unwrap();
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
-            // Made here, one after the other: libtorch's random generator is
-            // the process's (ranks are processes outside this test).
             let mut t = Trainer::new(cfg.clone(), &data(), Device::Cpu).unwrap();
             std::thread::spawn(move || {
                 let launch = Launch { rank, world: 2, local_rank: rank, addr: "127.0.0.1".into(), port, agent_store: false, attempt: 0 };
@@ -95,11 +93,7 @@ fn difference(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> (f64, String) {
 /// groups, a per-rank SimCLR loss) is 1e-1 or more.
 const TOLERANCE: f64 = 5e-3;
 
-/// One test at a time: each draws initial weights from the process's generator.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn equivalent(method: Method) {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let cfg = tiny(method);
     let (dist, sums) = two_ranks(&cfg);
