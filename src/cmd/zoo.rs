@@ -68,8 +68,19 @@ enum ZooCommand {
         #[arg(long, value_enum, default_value = "checkpoint")]
         kind: Kind,
     },
-    /// Convert a PyTorch checkpoint (reference MoCo/MixCo code, or a
-    /// torchvision ResNet state dict) into a mixco checkpoint; no pickle code runs.
+    /// Convert a PyTorch checkpoint (MoCo, the official MixCo code,
+    /// solo-learn, lightly, mmselfsup, VISSL, torchvision; zip or legacy
+    /// torch.save format) into a mixco checkpoint; no pickle code runs.
+    #[command(after_help = "Examples:
+  mixco zoo import moco_v2_800ep_pretrain.pth.tar -o moco.safetensors
+  mixco zoo import solo-learn-byol.ckpt -o byol.safetensors --input-size 32
+  mixco zoo import moco.pth.tar -o key-encoder.safetensors --prefix state_dict.encoder_k.
+
+The layout is recognised from the tensors' names (docs/ZOO.md lists them);
+the query / online encoder is imported, never the momentum copy. Objects the
+weights do not need (hyper-parameters, optimiser state, callbacks) are not
+read, only named; a file whose weights can be reached only through such an
+object is refused.")]
     Import(ImportArgs),
     /// Write a run's release bundle: encoder checkpoint, ONNX, settings, model
     /// card and manifest entry, ready for any static host or a Hugging Face
@@ -146,9 +157,25 @@ struct ImportArgs {
     /// Record that the model was trained with MixCo.
     #[arg(long)]
     mixco: bool,
+    /// The encoder's dotted prefix in the file, to import another
+    /// sub-network than the layout's (e.g. state_dict.encoder_k.).
+    #[arg(long)]
+    prefix: Option<String>,
     /// Print every mapped key (default: a count).
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// (item, group) pairs as groups of items, in first-seen order.
+fn grouped(pairs: &[(String, String)]) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (item, group) in pairs {
+        match groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, items)) => items.push(item),
+            None => groups.push((group, vec![item])),
+        }
+    }
+    groups
 }
 
 /// What the zoo did, on stderr.
@@ -288,13 +315,25 @@ fn verify(zoo: &Zoo, name: Option<&str>) -> Result<()> {
 }
 
 fn import(a: ImportArgs) -> Result<()> {
-    let opts = ImportOptions { arch: a.arch, width: a.width, stem: a.stem, input_size: a.input_size, mean: a.mean, std: a.std, method: a.method, mixco: a.mixco };
+    let opts = ImportOptions {
+        arch: a.arch,
+        width: a.width,
+        stem: a.stem,
+        input_size: a.input_size,
+        mean: a.mean,
+        std: a.std,
+        method: a.method,
+        mixco: a.mixco,
+        prefix: a.prefix,
+    };
     let imp = import_file(&a.file, &opts)?;
     let c = &imp.config;
     println!(
-        "{}: {} layout -> {} width {} {:?} stem{}, input {} px, mean {:?}, std {:?}",
+        "{}: {} layout ({} format), encoder `{}` -> {} width {} {:?} stem{}, input {} px, mean {:?}, std {:?}",
         a.file.display(),
         imp.layout,
+        imp.format,
+        imp.prefix,
         c.arch.name(),
         c.arch.width,
         c.arch.stem,
@@ -311,18 +350,18 @@ fn import(a: ImportArgs) -> Result<()> {
     } else if let Some((from, to)) = imp.mapped.first() {
         println!("  e.g. {from} -> {to}");
     }
-    // Group dropped keys by reason so that a 100-tensor key encoder is one line.
-    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (k, why) in &imp.dropped {
-        match reasons.iter_mut().find(|(w, _)| w == why) {
-            Some((_, ks)) => ks.push(k),
-            None => reasons.push((why, vec![k])),
-        }
-    }
+    let shown = |keys: &[&str]| if keys.len() > 4 && !a.verbose { format!("{}, ... ({} in all)", keys[..3].join(", "), keys.len()) } else { keys.join(", ") };
+    // Dropped keys by reason, so that a 100-tensor key encoder is one line.
     println!("dropped {} entries:", imp.dropped.len());
-    for (why, keys) in reasons {
-        let shown = if keys.len() > 4 && !a.verbose { format!("{}, ... ({} in all)", keys[..3].join(", "), keys.len()) } else { keys.join(", ") };
-        println!("  {why}: {shown}");
+    for (why, keys) in grouped(&imp.dropped) {
+        println!("  {why}: {}", shown(&keys));
+    }
+    if !imp.skipped.is_empty() {
+        // By class: torch.load would import (and may call) each of these.
+        println!("skipped {} objects of classes outside the weights, not read (torch.load would import them):", imp.skipped.len());
+        for (class, ats) in grouped(&imp.skipped) {
+            println!("  {class}: {}", shown(&ats));
+        }
     }
     imp.checkpoint.save(&a.output)?;
     println!("wrote {}", a.output.display());

@@ -3,6 +3,7 @@
 //! pickle code.
 
 pub mod import;
+pub mod layout;
 pub mod locate;
 pub mod manifest;
 pub mod publish;

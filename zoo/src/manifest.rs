@@ -265,13 +265,14 @@ top1 = 42.5
     /// well-formed hash (checked by `parse`), or is knowingly unverified.
     #[test]
     fn embedded_files_are_the_publishers_own() {
-        const PUBLISHERS: [(&str, &str); 3] = [
+        const PUBLISHERS: [(&str, &str); 4] = [
+            ("open-mmlab/mmselfsup", "https://download.openmmlab.com/mmselfsup/1.x/"),
             ("facebookresearch/moco", "https://dl.fbaipublicfiles.com/moco/moco_checkpoints/"),
             ("pytorch/vision", "https://download.pytorch.org/models/"),
             ("sungnyun/MixCo-Mixup-Contrastive", "https://drive.google.com/uc?export=download&id="),
         ];
         let m = Manifest::parse("embedded", EMBEDDED).unwrap();
-        assert!(m.models.len() >= 7);
+        assert!(m.models.len() >= 10);
         let mut urls = std::collections::HashSet::new();
         for model in &m.models {
             let host = PUBLISHERS.iter().find(|(p, _)| *p == model.publisher).map(|(_, h)| *h);
@@ -283,7 +284,9 @@ top1 = 42.5
                 }
                 match (model.publisher.as_str(), f.check()) {
                     ("sungnyun/MixCo-Mixup-Contrastive", c) => assert_eq!(c, Check::Unverified),
-                    ("pytorch/vision", Check::Sha256Prefix(p)) => assert!(f.urls[0].ends_with(&format!("-{p}.pth")), "torch.hub's prefix is the name's"),
+                    ("pytorch/vision" | "open-mmlab/mmselfsup", Check::Sha256Prefix(p)) => {
+                        assert!(f.urls[0].ends_with(&format!("-{p}.pth")), "the prefix is the file name's")
+                    }
                     ("facebookresearch/moco", Check::Md5(h)) => assert_eq!(h.len(), 32),
                     (p, c) => panic!("{}: {p} with {c}", model.name),
                 }

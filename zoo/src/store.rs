@@ -35,7 +35,7 @@ impl std::fmt::Display for Notice {
                 write!(f, "zoo:{name}: {how}; its SHA-256 {sha256} is pinned, and every later use checks it")
             }
             Notice::Pulled { name, path } => write!(f, "pulled zoo:{name} into {}", path.display()),
-            Notice::Imported { name, from, layout, tensors, to } => write!(f, "zoo:{name}: imported {} ({layout} layout, {tensors} tensors) into {}", from.display(), to.display()),
+            Notice::Imported { name, from, layout, tensors, to } => write!(f, "zoo:{name}: imported {} ({layout}, {tensors} tensors) into {}", from.display(), to.display()),
         }
     }
 }
@@ -299,7 +299,7 @@ impl Zoo {
             let opts = crate::import::ImportOptions { method: Some(model.method.clone()), mixco: model.mixco, input_size: model.input_size, ..Default::default() };
             let imp = crate::import::import_file(&path, &opts)?;
             imp.checkpoint.save(&imported)?;
-            (self.notify)(&Notice::Imported { name: name.into(), from: path.clone(), layout: imp.layout.into(), tensors: imp.mapped.len(), to: imported.clone() });
+            (self.notify)(&Notice::Imported { name: name.into(), from: path.clone(), layout: format!("{} layout, {} format", imp.layout, imp.format), tensors: imp.mapped.len(), to: imported.clone() });
         }
         Ok(imported)
     }

@@ -1,6 +1,9 @@
-//! PyTorch's `torch.save` files (the zip format of torch >= 1.6): the pickle
-//! in `ARCHIVE/data.pkl` is read with [`crate::pickle`] and tensors are
-//! copied out of `ARCHIVE/data/KEY`, converted to f32 (floats) or i64 (ints).
+//! PyTorch's `torch.save` files, in both of its formats (the table
+//! [`FORMATS`]): the zip format of torch >= 1.6 (the pickle in
+//! `ARCHIVE/data.pkl`, storages in `ARCHIVE/data/KEY`) and the legacy format
+//! that torch < 1.6 wrote and `_use_new_zipfile_serialization=False` still
+//! writes (pickles in a row, then the storages' raw bytes). Pickles are read
+//! with [`crate::pickle`]; tensors are converted to f32 (floats) or i64 (ints).
 
 use crate::ReadError;
 use crate::pickle::{self, Dtype, TensorRef, Value};
@@ -15,13 +18,84 @@ pub struct TorchFile {
     storages: HashMap<String, Vec<u8>>,
 }
 
+/// One of `torch.save`'s formats: its name, how its first bytes look, its reader.
+pub struct Format {
+    pub name: &'static str,
+    pub detect: fn(&[u8]) -> bool,
+    pub read: fn(&[u8]) -> Result<TorchFile, ReadError>,
+}
+
+/// The formats read, tried in order; the last one's error is reported for
+/// a file none of them recognises.
+pub const FORMATS: &[Format] = &[
+    Format { name: "legacy", detect: |b| b.first() == Some(&0x80), read: read_legacy },
+    Format { name: "zip", detect: |_| true, read: read_zip },
+];
+
 /// Reads a `torch.save` file from memory. Errors are sentences without the file name.
 pub fn read(bytes: &[u8]) -> Result<TorchFile, ReadError> {
-    if bytes.len() > 2 && bytes[0] == 0x80 && bytes[1] == 0x02 {
-        return Err("this is PyTorch's legacy (pre-1.6, non-zip) format, which mixco does not read; \
-                    re-save it with `torch.save(torch.load(f, weights_only=True), g)` in a recent PyTorch"
-            .into());
+    Ok(read_with_format(bytes)?.0)
+}
+
+/// The file and the name of its format.
+pub fn read_with_format(bytes: &[u8]) -> Result<(TorchFile, &'static str), ReadError> {
+    if bytes.get(257..262) == Some(b"ustar") {
+        return Err("this is the tar format of PyTorch < 0.4, which mixco does not read; \
+                    re-save it with torch.save in PyTorch 1.x or later".into());
     }
+    let format = FORMATS.iter().find(|f| (f.detect)(bytes)).expect("the last format accepts any file");
+    Ok(((format.read)(bytes)?, format.name))
+}
+
+/// `torch.serialization.MAGIC_NUMBER` and `PROTOCOL_VERSION` of the legacy format.
+const LEGACY_MAGIC: i128 = 0x1950a86a20f9469cfc6c;
+const LEGACY_PROTOCOL: i64 = 1001;
+
+/// The legacy format (`torch/serialization.py`, `_legacy_save`): pickles of
+/// the magic number, the protocol version, the system info and the object
+/// (storages as persistent ids), a pickled list of storage keys, then for
+/// each key its element count (little-endian int64) and its raw bytes.
+fn read_legacy(bytes: &[u8]) -> Result<TorchFile, ReadError> {
+    let mut pos = 0;
+    let mut next = |what: &str| -> Result<pickle::Loaded, ReadError> {
+        let loaded = pickle::load_prefix(&bytes[pos..]).map_err(|e| format!("PyTorch's legacy format, its {what}: {e}"))?;
+        pos += loaded.len;
+        Ok(loaded)
+    };
+    if next("magic number").ok().map(|l| l.value) != Some(Value::BigInt(LEGACY_MAGIC)) {
+        return Err("not a PyTorch checkpoint: a pickle without torch.save's magic number".into());
+    }
+    match next("protocol version")?.value {
+        Value::Int(LEGACY_PROTOCOL) => {}
+        v => return Err(format!("PyTorch's legacy format of protocol {v:?}; only {LEGACY_PROTOCOL} is read").into()),
+    }
+    if next("system info")?.value.get("little_endian") == Some(&Value::Bool(false)) {
+        return Err("the tensors are stored big-endian; only little-endian files are read".into());
+    }
+    let object = next("object")?;
+    let keys = match next("list of storage keys")?.value {
+        Value::List(keys) => keys,
+        v => return Err(format!("PyTorch's legacy format: the storage keys are a {v:?}, not a list").into()),
+    };
+    let mut storages = HashMap::new();
+    for key in keys {
+        let Value::Str(key) = key else { return Err("PyTorch's legacy format: a storage key that is not a string".into()) };
+        let s = object.storages.iter().find(|s| s.key == key).ok_or_else(|| format!("the file stores storage {key}, which no tensor names"))?;
+        let count = bytes.get(pos..pos + 8).ok_or_else(|| format!("the file ends before storage {key}"))?;
+        let count = u64::from_le_bytes(count.try_into().unwrap());
+        if count != s.stored as u64 {
+            return Err(format!("storage {key} holds {count} elements, not the {} its tensors name", s.stored).into());
+        }
+        let len = s.stored.checked_mul(s.dtype.size()).filter(|&n| n <= bytes.len() - pos - 8);
+        let len = len.ok_or_else(|| format!("the file ends inside storage {key} ({count} elements)"))?;
+        storages.insert(key, bytes[pos + 8..pos + 8 + len].to_vec());
+        pos += 8 + len;
+    }
+    Ok(TorchFile { root: object.value, storages })
+}
+
+/// The zip format: `ARCHIVE/data.pkl`, `ARCHIVE/data/KEY`, `ARCHIVE/byteorder`.
+fn read_zip(bytes: &[u8]) -> Result<TorchFile, ReadError> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("not a PyTorch checkpoint (expected the zip format of torch.save): {e}"))?;
     let names: Vec<String> = zip.file_names().map(String::from).collect();
@@ -70,8 +144,8 @@ impl TorchFile {
         let s = &t.storage;
         let raw = self.storages.get(&s.key).ok_or_else(|| format!("storage {} is missing from the archive", s.key))?;
         let size = s.dtype.size();
-        if s.numel.checked_mul(size).is_none_or(|bytes| raw.len() < bytes) {
-            return Err(format!("storage {} holds {} bytes, fewer than its {} elements", s.key, raw.len(), s.numel).into());
+        if s.stored.checked_mul(size).is_none_or(|bytes| raw.len() < bytes) || s.base.checked_add(s.numel).is_none_or(|end| end > s.stored) {
+            return Err(format!("storage {} holds {} bytes, fewer than its {} elements", s.key, raw.len(), s.stored).into());
         }
         // Shapes, strides and offsets are untrusted: checked arithmetic, and
         // no view larger than its storage (a checkpoint's never is; zero
@@ -100,7 +174,8 @@ impl TorchFile {
                 pos[d] = 0;
             }
         }
-        let at = |i: usize| &raw[i * size..(i + 1) * size];
+        // A legacy view of a storage starts `base` elements into it.
+        let at = |i: usize| &raw[(s.base + i) * size..(s.base + i + 1) * size];
         let shape = t.shape.clone();
         Ok(match s.dtype {
             Dtype::F32 => HostTensor::f32(shape, index.iter().map(|&i| f32::from_le_bytes(at(i).try_into().unwrap())).collect()),
@@ -153,7 +228,7 @@ mod tests {
     #[test]
     fn not_a_checkpoint() {
         assert!(read(b"hello").unwrap_err().0.starts_with("not a PyTorch checkpoint"));
-        assert!(read(b"\x80\x02\x8a\x0alegacy").unwrap_err().0.contains("legacy"));
+        assert!(read(b"\x80\x02\x8a\x0alegacy").unwrap_err().0.contains("magic number"));
     }
 
     /// A stored (uncompressed) zip of `entries`, as torch.save writes it.
@@ -200,7 +275,7 @@ mod tests {
     #[test]
     fn tensor_views_are_checked_before_allocating() {
         let file = TorchFile { root: Value::None, storages: HashMap::from([("0".to_string(), vec![0u8; 8])]) };
-        let storage = pickle::StorageRef { dtype: Dtype::F32, key: "0".into(), numel: 2 };
+        let storage = pickle::StorageRef { dtype: Dtype::F32, key: "0".into(), numel: 2, base: 0, stored: 2 };
         let view = |shape: Vec<usize>, stride: Vec<usize>, offset| TensorRef { storage: storage.clone(), offset, shape, stride };
         assert_eq!(file.tensor(&view(vec![2], vec![1], 0)).unwrap().shape, vec![2]);
         // Zero strides over a 2-element storage asking for 2^62 elements:
@@ -212,7 +287,7 @@ mod tests {
             assert!(file.tensor(&view(shape, stride, offset)).is_err());
         }
         // A storage that declares more elements than its bytes.
-        let big = pickle::StorageRef { numel: usize::MAX, ..storage.clone() };
+        let big = pickle::StorageRef { numel: usize::MAX, stored: usize::MAX, ..storage.clone() };
         assert!(file.tensor(&TensorRef { storage: big, offset: 0, shape: vec![1], stride: vec![1] }).is_err());
     }
 }

@@ -79,6 +79,30 @@ fn torch_save_files_through_the_importer() {
     }
 }
 
+/// The legacy format (pickles in a row, then storages as an element count
+/// and raw bytes): its counts and the pickles' storage sizes and views are
+/// untrusted, so mutants reach the storage reader and the tensor views.
+/// Files that hold opaque objects too (argparse.Namespace, HistoryBuffer,
+/// a whole pickled module) exercise the placeholders.
+#[test]
+fn legacy_format_files_through_the_importer() {
+    let opts = mixco_zoo::import::ImportOptions::default();
+    for (name, seed) in [("layouts/torchvision.legacy.pth", 7), ("layouts/solo_learn.legacy.pth", 8), ("layouts/mmselfsup.legacy.pth", 9), ("whole_module.legacy.pth", 10)] {
+        let bytes = fixture(name);
+        check_no_panic(name, &bytes, budget(300), seed, |b| mixco_zoo::import::import_bytes(Path::new(name), b, &opts).map(|_| ()));
+    }
+}
+
+/// Lightning checkpoints in the zip format, whose pickles hold OmegaConf
+/// configs and scheduler state as opaque objects: mutated pickles through
+/// the pickle reader.
+#[test]
+fn pickles_with_opaque_objects() {
+    let pkl = data_pkl(&fixture("layouts/solo_learn.zip.pth"));
+    assert!(mixco_zoo::pickle::load(&pkl).is_ok());
+    check_no_panic("solo_learn.zip.pth", &pkl, budget(1500), 11, mixco_zoo::pickle::load);
+}
+
 /// The embedded manifest, mutated, through the manifest parser (a user's
 /// `--manifest` file or a downloaded one is just as untrusted).
 #[test]
