@@ -4,6 +4,13 @@
 
 pub struct Rng(u64);
 
+/// A seed derived from two numbers (a run's seed and a step, an image, a
+/// view): the first draw of a generator seeded by both.
+pub fn mix_seed(a: u64, b: u64) -> u64 {
+    let mut r = Rng::new(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    r.next_u64()
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)

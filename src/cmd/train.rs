@@ -3,7 +3,7 @@ use clap::Args;
 use mixco_model::run::{self as run_dir, EpochLog, LAST_FILE, LOG_FILE};
 use mixco_model::{Depth, Stem};
 use mixco_train::dist::{Dist, Launch};
-use mixco_train::run_dir::RunLock;
+use mixco_train::run_dir::{FolderPlan, Prepared, RunLock};
 use mixco_train::{Event, Method, Observer, RunOptions, TrainConfig, Trainer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -166,9 +166,7 @@ impl TrainArgs {
 
     /// The settings of a fresh run of `world` ranks.
     fn config(&self, world: usize) -> Result<TrainConfig> {
-        let texts = self.config.iter().map(|p| std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))).collect::<Result<Vec<_>>>()?;
-        let layers: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let mut c = TrainConfig::from_toml_layers(&layers).map_err(|e| anyhow::anyhow!("{}: {e}", self.config[e.layer].display()))?;
+        let mut c = TrainConfig::from_toml_files(&self.config)?;
         c.mixco |= self.mixco;
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { c.$f = v; } )* };
@@ -202,11 +200,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         mixco_train::tch::set_num_threads(t);
     }
     let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint, super::zoo::tell)).transpose()?;
-    // Resuming in the checkpoint's own folder continues that run; anywhere
-    // else the folder is checked for another run as for a fresh start.
-    let from_dir = resume.as_ref().map(|p| p.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
-    let in_place = from_dir.as_ref().is_some_and(|d| same_dir(d, &args.output));
-    let earlier = if in_place { Vec::new() } else { earlier_run(&args.output, args.overwrite)? };
+    let plan = FolderPlan::new(&args.output, resume.as_deref(), args.overwrite).map_err(flagged)?;
     let device = mixco_train::device::select(&rank_device(&args.device, launch.as_ref()))?;
     let dataset = args.data.to_arg();
     let source = dataset.source()?;
@@ -227,7 +221,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let lock = match trainer.is_leader() {
         true => {
             let lock = RunLock::acquire(&args.output)?;
-            prepare_folder(&lock, &args.output, earlier, from_dir.as_deref(), in_place, trainer.step)?;
+            report(plan.prepare(&lock, trainer.step)?, trainer.step);
             Some(lock)
         }
         false => None,
@@ -305,26 +299,14 @@ fn resumed(args: &TrainArgs, path: &std::path::Path, splits: &mixco_data::Splits
     Ok(t)
 }
 
-/// The locked folder made ready: stale temporary files and an earlier run's
-/// files (`--overwrite`) deleted, the log cut or copied to the resume step.
-fn prepare_folder(lock: &RunLock, out: &std::path::Path, earlier: Vec<PathBuf>, from: Option<&std::path::Path>, in_place: bool, step: usize) -> Result<()> {
-    for p in lock.remove_stale_temps() {
+/// What preparing the run folder did.
+fn report(prepared: Prepared, step: usize) {
+    for p in prepared.stale {
         eprintln!("removed {}, left by a writer that did not finish", p.display());
     }
-    for p in earlier {
-        std::fs::remove_file(&p).with_context(|| format!("{}: cannot delete the earlier run's file", p.display()))?;
+    if prepared.dropped_lines > 0 {
+        eprintln!("log.jsonl: dropped {} line(s) logged after the checkpoint's step {step} (they are trained again)", prepared.dropped_lines);
     }
-    match from {
-        Some(_) if in_place => {
-            let dropped = run_dir::truncate_log(out, step)?;
-            if dropped > 0 {
-                eprintln!("log.jsonl: dropped {dropped} line(s) logged after the checkpoint's step {step} (they are trained again)");
-            }
-        }
-        Some(from) => run_dir::copy_log(from, out, step)?,
-        None => {}
-    }
-    Ok(())
 }
 
 /// Ctrl-C once: stop after the current step with a checkpoint; twice: at once.
@@ -349,10 +331,17 @@ fn ctrl_c(leader: bool) -> Result<Arc<AtomicBool>> {
     Ok(interrupt)
 }
 
-/// A setting's error as the flag that sets it.
+/// A setting's error as the flag that sets it; a folder holding a run with
+/// the flags that resolve it.
 fn flagged(e: mixco_train::TrainError) -> anyhow::Error {
     match e {
         mixco_train::TrainError::Config(c) => anyhow::anyhow!("--{c}"),
+        mixco_train::TrainError::HoldsRun { dir } => anyhow::anyhow!(
+            "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
+             pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
+            dir.display(),
+            dir.join(LAST_FILE).display()
+        ),
         e => e.into(),
     }
 }
@@ -383,33 +372,6 @@ fn data_flags(d: &super::data::DatasetFlag, source: &mixco_data::Source) -> Vec<
 fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
     if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
-}
-
-/// Whether two paths name the same folder (a missing one is no folder).
-fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// The files of an earlier run in `out`, which a new run must not append to or
-/// replace unasked: an error without `overwrite`, else the files to delete.
-fn earlier_run(out: &std::path::Path, overwrite: bool) -> Result<Vec<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(out) else { return Ok(Vec::new()) };
-    let earlier: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| run_dir::is_run_file(&n.to_string_lossy())))
-        .collect();
-    if !earlier.is_empty() && !overwrite {
-        bail!(
-            "{} already holds a run (log.jsonl, checkpoints); continue it with --resume {}, \
-             pass --overwrite to start afresh there (its log and checkpoints are deleted), or choose another --output",
-            out.display(),
-            out.join(LAST_FILE).display()
-        );
-    }
-    Ok(earlier)
 }
 
 /// The random initialisation against the trained encoder, from the log.

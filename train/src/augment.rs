@@ -183,7 +183,7 @@ impl Augment {
 /// step's global batch, from the step's seed: the same on whichever rank
 /// holds the image.
 pub fn image_streams(step_seed: u64, positions: &[i64], view: u64) -> Vec<Rng> {
-    positions.iter().map(|&p| Rng::new(crate::trainer::mix_seed(step_seed, 2 * p as u64 + view + 1))).collect()
+    positions.iter().map(|&p| Rng::new(mixco_data::rng::mix_seed(step_seed, 2 * p as u64 + view + 1))).collect()
 }
 
 /// torchvision's RandomResizedCrop.get_params: (left, top, width, height).

@@ -66,7 +66,7 @@ pub fn train_bench(base: &TrainConfig, device: Device, warmup: usize, iters: usi
         let (v1, v2) = (t.view(&positions, 0), t.view(&positions, 1));
         let lam = mixco.then(|| Tensor::full([(local / 2) as i64], 0.5, (Kind::Float, device)));
         let mode = t.bn_mode();
-        let objective = crate::step::objective(base.method);
+        let objective = crate::methods::objective(base.method);
         let passes = || {
             // The step's own input assembly (mixes included), without augmentation.
             let q_in = objective.query_input(&v1, Some(&v2), lam.as_ref());

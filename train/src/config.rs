@@ -228,6 +228,14 @@ impl TrainConfig {
     /// Settings from TOML layers, each later one overriding earlier ones key
     /// by key (an experiment's common settings, then one run's). Each layer
     /// must hold settings only; the error says which layer it is in.
+    /// `from_toml_layers` of the files at `paths`; errors name the file.
+    pub fn from_toml_files(paths: &[std::path::PathBuf]) -> Result<TrainConfig, ConfigFileError> {
+        let file_error = |path: &std::path::Path, problem: String| ConfigFileError { path: path.into(), problem };
+        let texts = paths.iter().map(|p| std::fs::read_to_string(p).map_err(|e| file_error(p, e.to_string()))).collect::<Result<Vec<_>, _>>()?;
+        let layers: Vec<&str> = texts.iter().map(String::as_str).collect();
+        TrainConfig::from_toml_layers(&layers).map_err(|e| file_error(paths.get(e.layer).map_or(std::path::Path::new("--config"), |p| p), e.to_string()))
+    }
+
     pub fn from_toml_layers(layers: &[&str]) -> Result<TrainConfig, LayerError> {
         let mut merged = toml::Table::new();
         for (layer, text) in layers.iter().enumerate() {
@@ -237,6 +245,14 @@ impl TrainConfig {
         }
         toml::Value::Table(merged).try_into().map_err(|source| LayerError { layer: layers.len().saturating_sub(1), source })
     }
+}
+
+/// A settings file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct ConfigFileError {
+    pub path: std::path::PathBuf,
+    pub problem: String,
 }
 
 #[cfg(test)]

@@ -15,4 +15,8 @@ pub enum TrainError {
     NonFinite { value: f64, step: usize, epoch: usize, last_good: Option<PathBuf> },
     #[error("{}: {holder} is training into this folder now (its lock file is .mixco.lock); wait for it, stop it, or choose another output folder", dir.display())]
     Busy { dir: PathBuf, holder: String },
+    /// A new run's folder holds another run's files (the CLI says how to
+    /// resume it, overwrite it, or choose another folder).
+    #[error("{} already holds a run (log.jsonl, checkpoints)", dir.display())]
+    HoldsRun { dir: PathBuf },
 }

@@ -11,16 +11,14 @@ pub mod dist;
 pub mod encoder;
 mod error;
 pub mod loss;
-pub mod moco;
+pub mod methods;
 pub mod nn;
 pub mod optim;
 pub mod queue;
 pub mod quick_probe;
 pub mod reference;
 pub mod run_dir;
-pub mod simclr;
 mod state;
-pub mod step;
 pub mod train_loop;
 pub mod trainer;
 

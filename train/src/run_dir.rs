@@ -1,5 +1,7 @@
 //! A run folder has one writer at a time, which first removes what a killed
-//! writer left (its format: `mixco_model::run`).
+//! writer left (its format: `mixco_model::run`); a new run never appends to
+//! or replaces another run's files unasked, and a resumed run's log is cut
+//! (in place) or copied (into another folder) to its checkpoint's step.
 
 use crate::trainer::TrainError;
 use mixco_model::run::is_run_file;
@@ -63,9 +65,125 @@ impl RunLock {
     }
 }
 
+/// Where a run will write, decided before anything in the folder changes:
+/// whether it continues the run of its resume checkpoint in place, and the
+/// files of an earlier run that `--overwrite` asked to delete.
+#[derive(Debug)]
+pub struct FolderPlan {
+    out: PathBuf,
+    /// The resume checkpoint's folder, if resuming.
+    from: Option<PathBuf>,
+    in_place: bool,
+    earlier: Vec<PathBuf>,
+}
+
+/// What preparing the folder did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Temporary files a killed writer left, deleted.
+    pub stale: Vec<PathBuf>,
+    /// Log lines after the resume step, dropped (they are trained again).
+    pub dropped_lines: usize,
+}
+
+impl FolderPlan {
+    /// A run into `out`, resumed from checkpoint `resume` if given. Resuming
+    /// in the checkpoint's own folder continues that run; anywhere else the
+    /// folder is checked for another run as for a fresh start: refused,
+    /// unless `overwrite`.
+    pub fn new(out: &Path, resume: Option<&Path>, overwrite: bool) -> Result<FolderPlan, TrainError> {
+        let from = resume.map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf());
+        let in_place = from.as_ref().is_some_and(|d| same_dir(d, out));
+        let earlier = if in_place { Vec::new() } else { earlier_run(out) };
+        if !earlier.is_empty() && !overwrite {
+            return Err(TrainError::HoldsRun { dir: out.into() });
+        }
+        Ok(FolderPlan { out: out.into(), from, in_place, earlier })
+    }
+
+    /// The locked folder made ready for a run at `step`: stale temporary
+    /// files and the earlier run's files deleted, the log cut or copied to
+    /// the resume step.
+    pub fn prepare(self, lock: &RunLock, step: usize) -> Result<Prepared, TrainError> {
+        let stale = lock.remove_stale_temps();
+        for p in &self.earlier {
+            std::fs::remove_file(p).map_err(|e| Error::io(p, std::io::Error::new(e.kind(), format!("cannot delete the earlier run's file: {e}"))))?;
+        }
+        let dropped_lines = match &self.from {
+            Some(_) if self.in_place => mixco_model::run::truncate_log(&self.out, step)?,
+            Some(from) => {
+                mixco_model::run::copy_log(from, &self.out, step)?;
+                0
+            }
+            None => 0,
+        };
+        Ok(Prepared { stale, dropped_lines })
+    }
+}
+
+/// Whether two paths name the same folder (a missing one is no folder).
+pub fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The run files in `out` (none if it is missing or no folder).
+pub fn earlier_run(out: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Vec::new() };
+    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name().is_some_and(|n| is_run_file(&n.to_string_lossy()))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_run(dir: &Path, steps: &[usize]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let line = |s: usize| format!("{{\"epoch\":{s},\"step\":{s},\"lr\":0.1,\"loss\":null,\"loss_contrastive\":null,\"loss_mix\":null,\"knn_top1\":null,\"query_cosine\":null,\"probe_top1\":null,\"images_per_s\":0.0,\"seconds\":0.0}}\n");
+        let lines: String = steps.iter().map(|&s| line(s)).collect();
+        std::fs::write(dir.join(mixco_model::run::LOG_FILE), lines).unwrap();
+        std::fs::write(dir.join(mixco_model::run::LAST_FILE), b"ck").unwrap();
+    }
+
+    #[test]
+    fn a_new_run_refuses_another_runs_folder_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        // A missing folder, or one of other files, holds no run.
+        assert!(FolderPlan::new(&out, None, false).is_ok());
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+        assert!(FolderPlan::new(&out, None, false).is_ok());
+        write_run(&out, &[1, 2]);
+        let e = FolderPlan::new(&out, None, false).unwrap_err();
+        assert!(matches!(e, TrainError::HoldsRun { .. }) && e.to_string().contains("already holds a run"), "{e}");
+        // --overwrite: its run files go, the user's file stays.
+        let lock = RunLock::acquire(&out).unwrap();
+        FolderPlan::new(&out, None, true).unwrap().prepare(&lock, 0).unwrap();
+        assert!(earlier_run(&out).is_empty() && out.join("notes.txt").exists());
+    }
+
+    #[test]
+    fn a_resume_cuts_its_log_in_place_and_copies_it_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_run(&a, &[10, 20, 30]);
+        let ck = a.join(mixco_model::run::LAST_FILE);
+        // In place (named through another path to the same folder): the lines after step 20 go.
+        let plan = FolderPlan::new(&dir.path().join("a/../a"), Some(&ck), false).unwrap();
+        let lock = RunLock::acquire(&a).unwrap();
+        assert_eq!(plan.prepare(&lock, 20).unwrap().dropped_lines, 1);
+        drop(lock);
+        assert_eq!(std::fs::read_to_string(a.join("log.jsonl")).unwrap().lines().count(), 2);
+        // Into another folder: the log up to the step is copied; a folder holding a run is refused.
+        let lock = RunLock::acquire(&b).unwrap();
+        FolderPlan::new(&b, Some(&ck), false).unwrap().prepare(&lock, 10).unwrap();
+        assert_eq!(std::fs::read_to_string(b.join("log.jsonl")).unwrap().lines().count(), 1);
+        write_run(&b, &[1]);
+        assert!(FolderPlan::new(&b, Some(&ck), false).is_err());
+    }
 
     #[test]
     fn one_writer_at_a_time_and_the_holder_is_named() {

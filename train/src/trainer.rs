@@ -1,5 +1,5 @@
 //! The trainer's state and one optimisation step (the method's part behind
-//! `step::Objective`); the checkpoint mapping is in `state`, the loop that
+//! `methods::Objective`); the checkpoint mapping is in `state`, the loop that
 //! runs epochs, logs and saves in `train_loop`.
 
 use crate::augment::{image_streams, AugConfig, Augment};
@@ -10,9 +10,9 @@ use crate::encoder::Encoder;
 use crate::nn::BnMode;
 use crate::optim::{cosine_lr, Sgd};
 use crate::queue::Queue;
-use crate::step::{normalize, objective, Losses};
+use crate::methods::{normalize, objective, Losses, StepView};
 pub use crate::error::TrainError;
-use mixco_data::rng::Rng;
+use mixco_data::rng::{mix_seed, Rng};
 use mixco_data::Splits;
 use mixco_eval::features::Features;
 use mixco_model::arch::TensorKind;
@@ -56,11 +56,6 @@ pub struct Trainer {
     perm: Option<(usize, Vec<i64>)>,
     /// The ranks this trainer is one of (`join`); a group of one by default.
     pub dist: Dist,
-}
-
-pub(crate) fn mix_seed(a: u64, b: u64) -> u64 {
-    let mut r = Rng::new(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    r.next_u64()
 }
 
 /// MixCo's λ of the pairs whose first images are at `first` in the step's
@@ -286,7 +281,19 @@ impl Trainer {
         let b = objective.second_query_view().then(|| self.view(&positions, 1));
         let input = objective.query_input(&a, b.as_ref(), lam.as_ref());
         let z = normalize(&self.query.forward(&input, self.bn_mode()).1);
-        let losses = objective.losses(self, &z, lam.as_ref(), &mut rng)?;
+        let views = |p: &[i64], v: u64| self.view(p, v);
+        let step = StepView {
+            cfg: &self.cfg,
+            device: self.device,
+            query: &self.query,
+            key: self.key.as_ref(),
+            queue: self.queue.as_ref(),
+            dist: &self.dist,
+            bn_mode: self.bn_mode(),
+            positions: &positions,
+            views: &views,
+        };
+        let losses = objective.losses(&step, &z, lam.as_ref(), &mut rng)?;
         let total = match &losses.mix {
             Some(m) => &losses.contrastive + m * beta,
             None => losses.contrastive.shallow_clone(),

@@ -6,8 +6,8 @@
 use crate::collapse::mean_cosine;
 use crate::loss::{mix_images, mixco_loss_at, moco_loss};
 use crate::optim::momentum_update;
-use crate::step::{normalize, Losses, Objective};
-use crate::trainer::{TrainError, Trainer};
+use super::{normalize, Losses, Objective, StepView};
+use crate::error::TrainError;
 use mixco_data::rng::Rng;
 use tch::Tensor;
 
@@ -29,14 +29,13 @@ impl Objective for Moco {
         Some(b)
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError> {
+    fn losses(&self, t: &StepView, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError> {
         let n = t.cfg.batch_size as i64;
         let b = n / t.dist.world as i64;
         let q = z.narrow(0, 0, b);
-        let queue = t.queue.as_ref().expect("MoCo has a queue");
-        let mine = t.dist.positions(n as usize);
-        let keys = tch::no_grad(|| batch_keys(t, &mine, rng))?;
-        let positions = Tensor::from_slice(&mine).to_device(t.device);
+        let queue = t.queue.expect("MoCo has a queue");
+        let keys = tch::no_grad(|| batch_keys(t, rng))?;
+        let positions = Tensor::from_slice(t.positions).to_device(t.device);
         let k = if t.dist.is_single() { keys.shallow_clone() } else { keys.index_select(0, &positions) };
         let con = moco_loss(&q, &k, &queue.keys, t.cfg.temperature());
         let mix = lam.map(|l| {
@@ -56,10 +55,9 @@ impl Objective for Moco {
 /// each rank makes the key views of its share of the shuffled batch (a view
 /// is the same on any rank, so no image is sent), encodes them, and the keys
 /// are gathered and unshuffled.
-/// `positions`: this rank's positions in the batch.
-fn batch_keys(t: &Trainer, positions: &[i64], rng: &mut Rng) -> Result<Tensor, TrainError> {
+fn batch_keys(t: &StepView, rng: &mut Rng) -> Result<Tensor, TrainError> {
     let n = t.cfg.batch_size as i64;
-    let key = t.key.as_ref().expect("MoCo has a key encoder");
+    let key = t.key.expect("MoCo has a key encoder");
     let mut perm: Vec<i64> = (0..n).collect();
     rng.shuffle(&mut perm);
     let mut inv = vec![0i64; n as usize];
@@ -67,7 +65,7 @@ fn batch_keys(t: &Trainer, positions: &[i64], rng: &mut Rng) -> Result<Tensor, T
         inv[p as usize] = i as i64;
     }
     momentum_update(&key.store, &t.query.store, t.cfg.key_momentum);
-    let mine: Vec<i64> = positions.iter().map(|&q| perm[q as usize]).collect();
-    let zk = t.dist.gather_batch(&normalize(&key.forward(&t.view(&mine, 1), t.bn_mode()).1))?;
+    let mine: Vec<i64> = t.positions.iter().map(|&q| perm[q as usize]).collect();
+    let zk = t.dist.gather_batch(&normalize(&key.forward(&(t.views)(&mine, 1), t.bn_mode).1))?;
     Ok(zk.index_select(0, &Tensor::from_slice(&inv).to_device(t.device)))
 }

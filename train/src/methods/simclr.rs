@@ -6,8 +6,8 @@
 use crate::collapse::mean_cosine;
 use crate::dist::interleave;
 use crate::loss::{mix_images, mixco_loss_at, nt_xent_rows};
-use crate::step::{Losses, Objective};
-use crate::trainer::{TrainError, Trainer};
+use super::{Losses, Objective, StepView};
+use crate::error::TrainError;
 use mixco_data::rng::Rng;
 use tch::Tensor;
 
@@ -30,7 +30,7 @@ impl Objective for Simclr {
         None
     }
 
-    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Result<Losses, TrainError> {
+    fn losses(&self, t: &StepView, z: &Tensor, lam: Option<&Tensor>, _rng: &mut Rng) -> Result<Losses, TrainError> {
         let (n, world) = (t.cfg.batch_size as i64, t.dist.world as i64);
         let b = n / world;
         let half = b / 2;
@@ -41,7 +41,7 @@ impl Objective for Simclr {
         let rows = all.view([world, z.size()[0], -1]);
         let view = |at: i64| interleave(&rows.narrow(1, at, b).reshape([n, -1]), world);
         let (z1, z2) = (view(0), view(b));
-        let positions = Tensor::from_slice(&t.dist.positions(n as usize)).to_device(t.device);
+        let positions = Tensor::from_slice(t.positions).to_device(t.device);
         let con = nt_xent_rows(&z1, &z2, &positions, t.cfg.temperature());
         // Each view's mixes are contrasted against the other view.
         let mine = rows.select(0, t.dist.rank as i64);

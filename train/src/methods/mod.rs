@@ -1,13 +1,41 @@
-//! What one method does in a training step, behind [`Objective`]: the
-//! trainer draws λ and the query views, the objective assembles the query
-//! encoder's input and computes the losses from its projections.
-//! `bench` times the same input assembly.
+//! The training methods, one file each, behind [`Objective`]: the trainer
+//! draws λ and the query views, the objective assembles the query encoder's
+//! input and computes the losses from its projections, seeing only a
+//! [`StepView`] of the step (not the trainer). `bench` times the same input
+//! assembly. A new method is a file here, a `Method` variant and its arm in
+//! [`objective`].
 
-use crate::dist::Gathered;
-use crate::trainer::{TrainError, Trainer};
+pub mod moco;
+pub mod simclr;
+
+use crate::config::TrainConfig;
+use crate::dist::{Dist, Gathered};
+use crate::encoder::Encoder;
+use crate::error::TrainError;
+use crate::nn::BnMode;
+use crate::queue::Queue;
 use crate::Method;
 use mixco_data::rng::Rng;
-use tch::Tensor;
+use tch::{Device, Tensor};
+
+/// What an objective sees of a training step.
+pub struct StepView<'a> {
+    pub cfg: &'a TrainConfig,
+    pub device: Device,
+    pub query: &'a Encoder,
+    /// MoCo's momentum encoder and queue.
+    pub key: Option<&'a Encoder>,
+    pub queue: Option<&'a Queue>,
+    /// The ranks of this run (a group of one by default).
+    pub dist: &'a Dist,
+    /// Batch norm in training mode, in this rank's share of the groups.
+    pub bn_mode: BnMode,
+    /// This rank's positions in the step's global batch.
+    pub positions: &'a [i64],
+    /// `views(positions, v)`: augmented view `v` (0 or 1) of the images at
+    /// `positions` of the step's global batch.
+    pub views: &'a dyn Fn(&[i64], u64) -> Tensor,
+}
 
 /// A step's losses and what the trainer does with them afterwards.
 pub struct Losses {
@@ -35,13 +63,13 @@ pub trait Objective {
     /// The losses from `z`, the normalised projections of `query_input`
     /// (`batch` queries first) of this rank's share of the batch, against
     /// the whole batch's keys; `rng` is the step's shared stream.
-    fn losses(&self, t: &Trainer, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError>;
+    fn losses(&self, t: &StepView, z: &Tensor, lam: Option<&Tensor>, rng: &mut Rng) -> Result<Losses, TrainError>;
 }
 
 pub fn objective(method: Method) -> &'static dyn Objective {
     match method {
-        Method::MocoV2 => &crate::moco::Moco,
-        Method::Simclr => &crate::simclr::Simclr,
+        Method::MocoV2 => &moco::Moco,
+        Method::Simclr => &simclr::Simclr,
     }
 }
 
