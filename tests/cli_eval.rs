@@ -274,3 +274,73 @@ fn a_published_run_is_served_from_its_folder_and_a_server() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(server.requests().iter().any(|r| r.path == "/models/tiny.safetensors"));
 }
+
+/// Issue 29, groups 3, 12, 16 and 17: models and flags that once aborted
+/// allocating terabytes, panicked in kNN, printed overflowed sizes or were
+/// silently accepted: each is now a named error (or, for hints the run
+/// contradicts, ignored), and nothing panics.
+#[test]
+fn hostile_models_and_flags_are_named_errors() {
+    use mixco_export::proto::{AttributeProto, Dimension, ModelProto, NodeProto, StringStringEntryProto};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ours) = tiny_encoder(dir.path());
+    let m = ModelProto::decode(std::fs::read(&ours).unwrap().as_slice()).unwrap();
+    let write = |name: &str, m: &ModelProto| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, m.encode_to_vec()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let eval = |model: &str, extra: &[&str]| mixco(&[&["eval", model, "--no-cache"][..], extra, &DATA].concat());
+    let fails_with = |o: std::process::Output, want: &str| {
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{want}: {t}");
+        assert!(t.contains(want) && !t.contains("panicked"), "{want}: {t}");
+    };
+    let with_meta = |key: &str, value: &str| {
+        let mut m = m.clone();
+        m.metadata_props.retain(|p| p.key != key);
+        m.metadata_props.push(StringStringEntryProto { key: key.into(), value: value.into() });
+        m
+    };
+    // A mixco-looking model claiming a 100,000 px input: aborted allocating 30 TB.
+    fails_with(eval(&write("huge.onnx", &with_meta("input_size", "100000")), &[]), "metadata field `input_size`: 100000 px is outside 1..=1024");
+    // Width 1024 in the metadata: a random baseline of many GB.
+    fails_with(eval(&write("wide.onnx", &with_meta("width", "1024")), &[]), "over the random baseline's limit of 250000000");
+    // A foreign model whose graph fixes its input at 3 x 100000 x 100000.
+    let mut foreign = m.clone();
+    foreign.metadata_props.clear();
+    foreign.producer_name = "pytorch".into();
+    let mut fixed = foreign.clone();
+    let dims = &mut fixed.graph.as_mut().unwrap().input[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().shape.as_mut().unwrap().dim;
+    dims[2] = Dimension { dim_value: Some(100_000), dim_param: None };
+    dims[3] = Dimension { dim_value: Some(100_000), dim_param: None };
+    fails_with(eval(&write("fixed.onnx", &fixed), &["--mean", "0,0,0", "--std", "1,1,1"]), "--input-size 100000: it must be 1 to 1024 px");
+    let f = write("foreign.onnx", &foreign);
+    let flags = ["--mean", "0,0,0", "--std", "1,1,1", "--input-size", "32", "--baseline", "none"];
+    // Flags: an input size of 0, a NaN or infinite std.
+    fails_with(eval(&f, &["--mean", "0,0,0", "--std", "1,1,1", "--input-size", "0"]), "--input-size 0: it must be 1 to 1024 px");
+    fails_with(eval(&f, &["--mean", "0,0,0", "--std", "nan,1,1", "--input-size", "32"]), "--std values must be positive finite numbers");
+    fails_with(eval(&f, &["--mean", "0,0,0", "--std", "inf,1,1", "--input-size", "32"]), "--std values must be positive finite numbers");
+    // Outputs without a batch axis: a scalar, and [1, N*C].
+    let reshaped = |name: &str, op: &str, attribute: Vec<AttributeProto>| {
+        let mut bad = foreign.clone();
+        let g = bad.graph.as_mut().unwrap();
+        g.node.iter_mut().flat_map(|n| n.output.iter_mut()).filter(|o| *o == "features").for_each(|o| *o = "raw".into());
+        g.node.push(NodeProto { input: vec!["raw".into()], output: vec!["features".into()], name: "bad".into(), op_type: op.into(), attribute });
+        write(name, &bad)
+    };
+    let int = |name: &str, i: i64| AttributeProto { name: name.into(), i, r#type: 2, ..Default::default() };
+    fails_with(eval(&reshaped("scalar.onnx", "ReduceMean", vec![int("keepdims", 0)]), &flags), "output `features` has shape [] for a batch of");
+    fails_with(eval(&reshaped("flat.onnx", "Flatten", vec![int("axis", 0)]), &flags), "features need shape (N, D) or (N, C, H, W)");
+    // Negative declared output dimensions: once "18446744073709551609 per image"; the run's shape is used.
+    let mut negative = foreign.clone();
+    let out = &mut negative.graph.as_mut().unwrap().output[0].r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().shape.as_mut().unwrap().dim;
+    out.iter_mut().for_each(|d| d.dim_value = Some(-7));
+    let o = eval(&write("negative.onnx", &negative), &flags);
+    assert!(o.status.success() && !text(&o).contains("18446744073709551"), "{}", text(&o));
+    // A graph with no outputs: once "several outputs ()".
+    let mut none = foreign.clone();
+    none.graph.as_mut().unwrap().output.clear();
+    fails_with(eval(&write("none.onnx", &none), &flags), "the graph has no outputs");
+}

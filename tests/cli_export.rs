@@ -87,6 +87,19 @@ fn bad_checkpoints_write_nothing() {
         v[3] = f32::NAN;
     }
     cases.push(("nan", c, "tensor `conv1.weight` holds a non-finite value (NaN) at index 3"));
+    // Issue 29, group 2: these exported with exit 0 and verified as
+    // "max |ONNX Runtime - libtorch| = 0.00e0" while every output was NaN.
+    let mut c = good.clone();
+    if let mixco_model::checkpoint::TensorData::F32(v) = &mut c.tensors.get_mut("layer2.0.bn1.running_var").unwrap().data {
+        v[1] = -1.0;
+    }
+    cases.push(("negvar", c, "tensor `layer2.0.bn1.running_var` holds a negative variance (-1) at index 1"));
+    let mut c = good.clone();
+    c.metadata.insert("std".into(), "[0.2,0.0,0.2]".into());
+    cases.push(("zerostd", c, "metadata field `std`: 0 is not a positive finite number"));
+    let mut c = good.clone();
+    c.metadata.insert("input_size".into(), "100000".into());
+    cases.push(("huge", c, "metadata field `input_size`: 100000 px is outside 1..=1024"));
     let mut c = good.clone();
     c.metadata.insert("arch".into(), "vit_b16".into());
     cases.push(("arch", c, "metadata field `arch`: unknown architecture `vit_b16`"));
@@ -96,7 +109,7 @@ fn bad_checkpoints_write_nothing() {
     for (name, ck, want) in cases {
         let p = dir.path().join(format!("{name}.safetensors"));
         ck.save(&p).unwrap();
-        let o = mixco(&["export", "--onnx", p.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let o = mixco(&["export", "--onnx", p.to_str().unwrap(), "-o", out.to_str().unwrap(), "--verify"]);
         assert_eq!(o.status.code(), Some(1), "{name}");
         let t = text(&o);
         assert!(t.contains(&format!("{name}.safetensors: {want}")), "{name}: {t}");

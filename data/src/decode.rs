@@ -19,11 +19,40 @@ pub fn interleaved_to_planar(rgb: &[u8], pixels: usize, out: &mut [u8]) {
     }
 }
 
+/// The most pixels an image file may decode to (64 Mpx: 192 MB as RGB).
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Beyond this ratio of its sides an image is center-cropped to it before
+/// resizing, so that the resize never scales a 10,000,000 x 1 strip to
+/// 320,000,000 x 32 (the output is the center square either way).
+pub const MAX_ASPECT: u32 = 16;
+
+/// Decodes an image whose header states at most [`MAX_PIXELS`] pixels; the
+/// decoder's own allocations are bounded too.
+fn decode_limited(path: &Path, bytes: &[u8]) -> Result<image::DynamicImage> {
+    let bad = |e: image::ImageError| Error::format(path, format!("cannot decode image: {e}"));
+    let reader = || image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::io(path, e));
+    let (w, h) = reader()?.into_dimensions().map_err(bad)?;
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(Error::format(path, format!("image is {w}x{h} ({} pixels), over mixco's limit of {MAX_PIXELS} pixels", w as u64 * h as u64)));
+    }
+    let mut reader = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(4 * MAX_PIXELS * 2);
+    reader.limits(limits);
+    reader.decode().map_err(bad)
+}
+
 /// Decodes any supported image and brings it to `size` x `size` planar RGB.
 pub fn decode_resized(path: &Path, bytes: &[u8], size: u32, out: &mut [u8]) -> Result<()> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-        .to_rgb8();
+    let img = decode_limited(path, bytes)?.to_rgb8();
+    let (w, h) = img.dimensions();
+    let img = if w.max(h) / w.min(h).max(1) > MAX_ASPECT {
+        let (cw, ch) = (w.min(h.max(1) * MAX_ASPECT), h.min(w.max(1) * MAX_ASPECT));
+        image::imageops::crop_imm(&img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image()
+    } else {
+        img
+    };
     let (w, h) = img.dimensions();
     let img = if (w, h) == (size, size) {
         img
@@ -40,8 +69,7 @@ pub fn decode_resized(path: &Path, bytes: &[u8], size: u32, out: &mut [u8]) -> R
 /// Decodes one JPEG (grayscale and CMYK included) into planar RGB bytes of
 /// `size` x `size`, which it must already have.
 pub fn decode_rgb_planar(path: &Path, bytes: &[u8], size: usize, out: &mut [u8]) -> Result<()> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+    let img = decode_limited(path, bytes)?;
     if img.width() as usize != size || img.height() as usize != size {
         return Err(Error::format(
             path,
@@ -69,3 +97,47 @@ pub fn decode_all(
     Ok(ImageSet { pixels, labels, height: size, width: size, classes })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 251) as u8, (y % 251) as u8, 7]));
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        out
+    }
+
+    /// Issue 29, group 4: a 10,000,000 x 1 PNG (29 KB) asked the resize for
+    /// 30.7 GB and aborted; 1,000,000 x 1 took 3.6 GB and 37 s.
+    #[test]
+    fn tall_thin_images_are_cropped_before_resizing() {
+        let mut out = vec![0u8; 3 * 32 * 32];
+        for (w, h) in [(10_000_000, 1), (1, 1_000_000), (3, 200)] {
+            decode_resized(Path::new("strip.png"), &png(w, h), 32, &mut out).unwrap();
+        }
+        // Up to 16:1 the image is resized whole, as before.
+        let mut a = vec![0u8; 3 * 32 * 32];
+        decode_resized(Path::new("wide.png"), &png(160, 10), 32, &mut a).unwrap();
+        let img = image::load_from_memory(&png(160, 10)).unwrap().to_rgb8();
+        let resized = image::imageops::resize(&img, 512, 32, FilterType::Triangle);
+        let mut b = vec![0u8; 3 * 32 * 32];
+        interleaved_to_planar(image::imageops::crop_imm(&resized, 240, 0, 32, 32).to_image().as_raw(), 32 * 32, &mut b);
+        assert_eq!(a, b);
+    }
+
+    /// A header stating more than MAX_PIXELS is refused before decoding.
+    #[test]
+    fn huge_headers_are_refused_before_decoding() {
+        let mut bytes = png(2, 2);
+        // IHDR's width and height (bytes 16..24): 100,000 x 100,000.
+        bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        // The chunk's CRC-32 (over type and data) made right again.
+        let crc = bytes[12..29].iter().fold(!0u32, |c, &b| (0..8).fold(c ^ b as u32, |c, _| if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 }));
+        bytes[29..33].copy_from_slice(&(!crc).to_be_bytes());
+        let e = decode_resized(Path::new("bomb.png"), &bytes, 32, &mut [0u8; 3 * 32 * 32]).unwrap_err().to_string();
+        assert!(e.contains("bomb.png: image is 100000x100000 (10000000000 pixels), over mixco's limit"), "{e}");
+    }
+}

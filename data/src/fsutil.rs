@@ -27,13 +27,54 @@ pub fn temp_target(file: &str) -> Option<&str> {
     (pid.parse::<u32>().is_ok() && n.parse::<usize>().is_ok()).then_some(name)
 }
 
+/// Where an output file really goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// A regular file (or none yet) at this path: replaced atomically. A
+    /// symlink's target, so that the link stays a link.
+    File(PathBuf),
+    /// A character device or FIFO (`/dev/null`, `/dev/stdout`, a pipe):
+    /// written through in place, never renamed over.
+    Stream(PathBuf),
+}
+
+/// What `path` names: an output is never renamed over a link, a device or a
+/// FIFO; a block device, a socket, a folder or a dangling link is refused.
+fn target(path: &Path) -> Result<Target> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |what: &str| Error::format(path, format!("is {what}; mixco writes an output only to a regular file, a character device or a FIFO"));
+    let link = match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Target::File(path.into())),
+        Err(e) => return Err(Error::io(path, e)),
+        Ok(m) => m.file_type().is_symlink(),
+    };
+    // Following links: what the output would really be written into.
+    let meta = fs::metadata(path).map_err(|_| refuse("a symbolic link to nothing that exists"))?;
+    let kind = meta.file_type();
+    match () {
+        _ if kind.is_file() && link => Ok(Target::File(fs::canonicalize(path).map_err(|e| Error::io(path, e))?)),
+        _ if kind.is_file() => Ok(Target::File(path.into())),
+        _ if kind.is_char_device() || kind.is_fifo() => Ok(Target::Stream(path.into())),
+        _ if kind.is_dir() => Err(refuse("a folder")),
+        _ if kind.is_block_device() => Err(refuse("a block device (a disk)")),
+        _ => Err(refuse("a socket")),
+    }
+}
+
 /// Writes through `write` into a temporary file beside `path`, syncs it and
 /// renames it into place: readers see the old file or the whole new one,
-/// never half of it. On error the temporary file is removed.
+/// never half of it. On error the temporary file is removed. A symlink is
+/// followed (its target replaced, the link kept); a character device or
+/// FIFO is written in place; what cannot hold a file is refused by name.
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
+    let path = match target(path)? {
+        Target::File(p) => p,
+        Target::Stream(p) => return write_through(&p, write),
+    };
+    let path = path.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -50,6 +91,16 @@ pub fn write_atomic_with(
         let _ = fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// A device or FIFO written in place; its errors (a full device) are the write's.
+fn write_through(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
+    let result = (|| {
+        let mut w = std::io::BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
+        write(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.flush()
+    })();
+    result.map_err(|e| Error::io(path, e))
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -135,4 +186,44 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 29, group 1: outputs used to be renamed over whatever the path
+    /// named (a private null device, a symlink to stdout or to a file elsewhere).
+    #[test]
+    fn outputs_are_never_renamed_over_links_devices_or_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A symlink to a regular file: the file is replaced, the link stays.
+        std::fs::write(d.join("real.json"), b"old").unwrap();
+        std::os::unix::fs::symlink(d.join("real.json"), d.join("link.json")).unwrap();
+        write_atomic(&d.join("link.json"), b"new").unwrap();
+        assert!(std::fs::symlink_metadata(d.join("link.json")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(d.join("real.json")).unwrap(), b"new");
+        // The null device: written through, still a device.
+        write_atomic(Path::new("/dev/null"), b"x").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        // A full device: the write fails and says so.
+        let e = write_atomic(Path::new("/dev/full"), &vec![0u8; 1 << 16]).unwrap_err().to_string();
+        assert!(e.contains("/dev/full") && e.contains("No space left"), "{e}");
+        // A FIFO: written in place (a reader on the other end gets the bytes).
+        let fifo = d.join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let reader = { let f = fifo.clone(); std::thread::spawn(move || std::fs::read(f).unwrap()) };
+        write_atomic(&fifo, b"through").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        // What cannot hold a file is refused by name, and nothing is written.
+        std::os::unix::fs::symlink(d.join("nothing"), d.join("dangling")).unwrap();
+        let e = write_atomic(&d.join("dangling"), b"x").unwrap_err().to_string();
+        assert!(e.contains("dangling: is a symbolic link to nothing"), "{e}");
+        let e = write_atomic(d, b"x").unwrap_err().to_string();
+        assert!(e.contains("is a folder"), "{e}");
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 4);
+    }
 }

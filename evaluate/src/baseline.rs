@@ -30,11 +30,23 @@ fn init(spec: &TensorSpec, rng: &mut Rng) -> HostTensor {
     }
 }
 
+/// The most parameters a random baseline is built with (1 GB of float32;
+/// ResNet-50 at width 64 has 23.5 million, at width 128 94 million).
+pub const MAX_BASELINE_PARAMETERS: usize = 250_000_000;
+
 /// A random encoder matching `model`'s architecture, input size and normalisation.
 pub fn random_like(model: &EncoderModel, seed: u64) -> Result<EncoderModel, ModelError> {
     let path = Path::new(&model.name);
     let (arch, _, mean, std) = ModelConfig::encoder_fields(path, &model.metadata)
         .map_err(|e| ModelError::Invalid { path: path.into(), problem: format!("cannot build the random baseline: {e}") })?;
+    let parameters: usize = arch.backbone().tensors().iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    if parameters > MAX_BASELINE_PARAMETERS {
+        let problem = format!(
+            "metadata field `width`: {} at width {} has {parameters} parameters, over the random baseline's limit of {MAX_BASELINE_PARAMETERS}",
+            arch.depth, arch.width
+        );
+        return Err(ModelError::Invalid { path: path.into(), problem });
+    }
     let feat = arch.backbone().feature_dim;
     let cfg = ModelConfig { arch, head: HeadSpec { in_dim: feat, hidden: feat, out_dim: 128 }, method: "random".into(), mixco: false, input_size: model.input_size, mean, std };
     let mut ck = Checkpoint::default();

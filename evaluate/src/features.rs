@@ -57,6 +57,14 @@ pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: u
             }
         }
         let (shape, mut out) = model.run(&buf, n, input_size, feed.output)?;
+        // The output must have the batch as its first axis and at least one
+        // value per image (a scalar or rank-1 output once panicked in kNN).
+        let per_image = shape.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d));
+        if shape.len() < 2 || shape[0] != n || per_image.is_none_or(|p| p == 0 || out.len() != n * p) {
+            let message = format!("output `{}` has shape {shape:?} for a batch of {n} images; features need shape (N, D) or (N, C, H, W) with N = {n}", feed.output);
+            return Err(SessionError::Ort { what: model.name().to_string(), message });
+        }
+        let before = dim;
         if let [_, c, h, w] = shape[..] {
             // (N, C, H, W): global average pooling, as encoders' heads do,
             // not C·H·W values in no particular order of importance.
@@ -64,6 +72,10 @@ pub fn extract_with(model: &mut OnnxModel, set: &ImageSet, feed: &Feed, batch: u
             dim = c;
         } else {
             dim = shape.iter().skip(1).product();
+        }
+        if start > 0 && dim != before {
+            let message = format!("output `{}` has {dim} values per image in one batch and {before} in another", feed.output);
+            return Err(SessionError::Ort { what: model.name().to_string(), message });
         }
         // A NaN would otherwise surface as a panic in kNN or a meaningless probe.
         if let Some(j) = out.iter().position(|v| !v.is_finite()) {

@@ -37,8 +37,10 @@ pub enum FeedProblem {
     InputSizeFixed { given: usize, fixed: usize },
     #[error("not exported by mixco: the normalisation it was trained with (mean and std) must be given")]
     NoNormalisation,
-    #[error("std values must be positive")]
+    #[error("std values must be positive finite numbers, and mean values finite")]
     NonPositiveStd,
+    #[error("input size {0} px: it must be 1 to {max} px (mixco's limit: batches of 3 x size x size floats are allocated from it)", max = mixco_model::checkpoint::MAX_INPUT_SIZE)]
+    InputSize(usize),
 }
 
 pub struct EncoderModel {
@@ -116,6 +118,9 @@ impl EncoderModel {
             return Err(invalid(format!("input `{}` has shape {in_dims:?}; an image encoder takes (N, 3, H, W)", input.name)));
         }
         let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+        if outputs.is_empty() {
+            return Err(invalid("the graph has no outputs".into()));
+        }
         let output = match &ov.output {
             Some(o) if outputs.contains(&o.as_str()) => o.clone(),
             Some(o) => return Err(feed(FeedProblem::UnknownOutput { given: o.clone(), outputs: outputs.iter().map(|s| s.to_string()).collect() })),
@@ -132,15 +137,20 @@ impl EncoderModel {
                 return Err(feed(FeedProblem::OverridesMixco));
             }
             let feature_dim = if output == "features" { num("feature_dim")? } else { 0 };
-            let input_size = num("input_size")?;
+            // Its architecture, input size and normalisation, each bounded (a
+            // 134-byte model once claimed 100,000 px).
+            let (_, input_size, _, _) = mixco_model::ModelConfig::encoder_fields(path, &metadata)?;
             return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None, spatial: false });
         }
         // A foreign model: the flags (or the graph's static shape) say what it needs.
         let static_size = match (in_dims.get(2).copied().flatten(), in_dims.get(3).copied().flatten()) {
-            (Some(h), Some(w)) if h == w && h > 0 => Some(h as usize),
+            (Some(h), Some(w)) if h == w && h > 0 => Some(usize::try_from(h).unwrap_or(usize::MAX)),
             _ => None,
         };
         let input_size = ov.input_size.or(static_size).ok_or_else(|| feed(FeedProblem::NoInputSize))?;
+        if !(1..=mixco_model::checkpoint::MAX_INPUT_SIZE).contains(&input_size) {
+            return Err(feed(FeedProblem::InputSize(input_size)));
+        }
         if let Some(s) = static_size.filter(|&s| s != input_size) {
             return Err(feed(FeedProblem::InputSizeFixed { given: input_size, fixed: s }));
         }
@@ -148,14 +158,16 @@ impl EncoderModel {
             (Some(m), Some(s)) => (m, s),
             _ => return Err(feed(FeedProblem::NoNormalisation)),
         };
-        if normalise.1.iter().any(|&s| s <= 0.0) {
+        if normalise.1.iter().any(|&s| !(s.is_finite() && s > 0.0)) || normalise.0.iter().any(|m| !m.is_finite()) {
             return Err(feed(FeedProblem::NonPositiveStd));
         }
-        let out_dims = graph.output.iter().find(|o| o.name == output).map(dims).unwrap_or_default();
+        // Declared dimensions are hints: a non-positive one is unknown (0),
+        // and the run's own shape is checked against the batch.
+        let out_dims: Vec<usize> = graph.output.iter().find(|o| o.name == output).map(dims).unwrap_or_default().iter().map(|d| d.filter(|&v| v > 0).map_or(0, |v| v as usize)).collect();
         let spatial = out_dims.len() == 4;
         let feature_dim = match out_dims.len() {
-            4 => out_dims[1].unwrap_or(0) as usize,
-            2.. => out_dims[1..].iter().map(|d| d.unwrap_or(0) as usize).product(),
+            4 => out_dims[1],
+            2.. => out_dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0),
             _ => 0,
         };
         Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise), spatial })

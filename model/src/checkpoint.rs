@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "mixco-checkpoint-v1";
 
+/// The largest input side (pixels) an encoder may state: batches of
+/// 3 x size x size floats are allocated from it (1024 px: 12 MB an image).
+pub const MAX_INPUT_SIZE: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("{}: {problem}", path.display())]
@@ -166,7 +170,19 @@ impl ModelConfig {
         let stem = stem.parse().map_err(|_| invalid(path, format!("metadata field `stem`: unknown stem `{stem}`")))?;
         let arch = ArchSpec { depth, width: f.num("width")?, stem };
         arch.validate().map_err(|e| invalid(path, format!("metadata: {e}")))?;
-        Ok((arch, f.num("input_size")?, f.triple("mean")?, f.triple("std")?))
+        let input_size = f.num("input_size")?;
+        if !(1..=MAX_INPUT_SIZE).contains(&input_size) {
+            return Err(invalid(path, format!("metadata field `input_size`: {input_size} px is outside 1..={MAX_INPUT_SIZE}")));
+        }
+        let (mean, std) = (f.triple("mean")?, f.triple("std")?);
+        // A zero or non-finite std makes every feature NaN or constant.
+        if let Some(v) = mean.iter().find(|v| !v.is_finite()) {
+            return Err(invalid(path, format!("metadata field `mean`: {v} is not a finite number")));
+        }
+        if let Some(v) = std.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(invalid(path, format!("metadata field `std`: {v} is not a positive finite number")));
+        }
+        Ok((arch, input_size, mean, std))
     }
 
     /// Backbone and head tensors, as stored under `prefix`.
@@ -263,6 +279,8 @@ impl Checkpoint {
 
     /// Checks that every tensor of `specs` is present with its shape and
     /// dtype, and that float tensors hold no NaN or infinity.
+    /// Every tensor of `specs` present with its shape and dtype, finite, and
+    /// batch-norm variances not negative.
     pub fn check_tensors(&self, path: &Path, specs: &[TensorSpec]) -> Result<(), CheckpointError> {
         for s in specs {
             let t = self.tensors.get(&s.name).ok_or_else(|| invalid(path, format!("tensor `{}` is missing", s.name)))?;
@@ -274,6 +292,12 @@ impl Checkpoint {
                 (TensorData::F32(v), TensorKind::Param | TensorKind::Buffer) => {
                     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                         return Err(invalid(path, format!("tensor `{}` holds a non-finite value ({}) at index {i}", s.name, v[i])));
+                    }
+                    // A negative variance makes batch norm's sqrt NaN.
+                    if s.name.ends_with("running_var") {
+                        if let Some(i) = v.iter().position(|x| *x < 0.0) {
+                            return Err(invalid(path, format!("tensor `{}` holds a negative variance ({}) at index {i}", s.name, v[i])));
+                        }
                     }
                 }
                 _ => return Err(invalid(path, format!("tensor `{}` has the wrong dtype", s.name))),

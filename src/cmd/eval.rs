@@ -156,7 +156,8 @@ fn flagged(e: ModelError) -> anyhow::Error {
         FeedProblem::NoNormalisation => "not exported by mixco: pass the normalisation it was trained with, --mean and --std \
             (e.g. ImageNet's 0.485,0.456,0.406 and 0.229,0.224,0.225; 0,0,0 and 1,1,1 for inputs in [0, 1])"
             .into(),
-        FeedProblem::NonPositiveStd => "--std values must be positive".into(),
+        FeedProblem::NonPositiveStd => "--std values must be positive finite numbers, and --mean values finite".into(),
+        FeedProblem::InputSize(n) => format!("--input-size {n}: it must be 1 to {} px", mixco_model::checkpoint::MAX_INPUT_SIZE),
     };
     anyhow::anyhow!("{}: {text}", path.display())
 }

@@ -74,8 +74,8 @@ pub fn verify_export(ck: &Checkpoint, path: &Path, onnx: &[u8], input_size: usiz
             if got.len() != want.len() {
                 return Err(VerifyError::Length { output, got: got.len(), want: want.len() });
             }
-            let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
-            let max_abs = want.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
+            let max_diff = largest(got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64));
+            let max_abs = largest(want.iter().map(|v| v.abs() as f64));
             let c = Comparison { batch: n, output, max_diff, max_abs, allowed: tolerance * max_abs.max(1.0) };
             let passed = c.passed();
             done.push(c);
@@ -85,4 +85,24 @@ pub fn verify_export(ck: &Checkpoint, path: &Path, onnx: &[u8], input_size: usiz
         }
     }
     Ok(done)
+}
+
+/// The largest value, or NaN if any is NaN (f64::max would drop it, and an
+/// all-NaN output once verified as "max difference 0").
+fn largest(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, |m, d| if m.is_nan() || d.is_nan() { f64::NAN } else { m.max(d) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_anywhere_fails_the_comparison() {
+        assert_eq!(largest([0.5, 2.0, 1.0].into_iter()), 2.0);
+        let nan = largest([0.5, f64::NAN, 1.0].into_iter());
+        assert!(nan.is_nan());
+        let c = Comparison { batch: 1, output: "features".into(), max_diff: nan, max_abs: 1.0, allowed: 1e-4 };
+        assert!(!c.passed());
+    }
 }
