@@ -119,8 +119,12 @@ fn start_until(args: &[&str], marker: &str) -> (std::process::Child, std::sync::
 }
 
 fn interrupt(child: &std::process::Child) {
+    signal(child, libc::SIGINT);
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
 }
 
 fn log_steps(dir: &std::path::Path) -> Vec<u64> {
@@ -165,6 +169,23 @@ fn one_writer_per_folder_and_the_printed_resume_command_works() {
     let steps = log_steps(&out);
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "every step logged once: {steps:?}");
     assert_eq!(steps.len(), 31, "random init and 30 epochs: {steps:?}");
+}
+
+/// Issue 29, group 6: SIGTERM on a single process saves the partial epoch
+/// and prints the resume command, as Ctrl-C does (it once just died).
+#[test]
+fn sigterm_saves_a_resumable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "256" } else { a }).collect();
+    let long = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--output", out.to_str().unwrap()]].concat();
+    let (mut child, rx) = start_until(&long, "epoch 1/30");
+    signal(&child, libc::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let printed: Vec<String> = rx.try_iter().collect();
+    assert!(printed.iter().any(|l| l.contains("resume with: ")), "{printed:?}");
+    let ck = mixco_model::Checkpoint::load(&out.join("last.safetensors")).unwrap();
+    assert!(ck.metadata["step"].parse::<usize>().unwrap() >= 16);
 }
 
 /// Issue 18, cases 4 and 5: resuming into another run's folder is refused
@@ -277,7 +298,9 @@ fn ctrl_c_stops_every_rank_with_a_resumable_checkpoint() {
     let tiny: Vec<&str> = TINY.iter().map(|&a| if a == "64" { "256" } else { a }).collect();
     let long = [&tiny[..], &["--batch-size", "16", "--epochs", "30", "--nproc-per-node", "2", "--output", out.to_str().unwrap()]].concat();
     let (mut child, rx) = start_until(&long, "epoch 1/30");
-    interrupt(&child);
+    // Issue 29, group 6: SIGTERM (timeout, kill, systemd, docker stop) does
+    // what Ctrl-C does; the launcher once exited 143 while its ranks trained on.
+    signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(130));
     let printed: Vec<String> = rx.try_iter().collect();
     let cmd = printed.iter().find_map(|l| l.split_once("resume with: ").map(|(_, c)| c.to_string())).expect("a resume command");
@@ -317,5 +340,47 @@ fn a_killed_or_stopped_rank_ends_the_other_within_the_timeout() {
         assert_eq!(status.code(), Some(1), "signal {signal}: rank 0 ended with {status:?} after {waited:?}: {rest:?}");
         assert!(waited < std::time::Duration::from_secs(60), "signal {signal}: ended within the timeout: {waited:?}");
         assert!(rest.iter().any(|l| l.contains("rank 0 of 2:") && l.contains("failed")), "{rest:?}");
+    }
+}
+
+/// Issue 29, group 7: a rank whose MASTER_PORT is served by another program
+/// (one that accepts connections and says nothing, or answers as HTTP) waited
+/// 240 s with no output despite --dist-timeout 10; it now fails within the
+/// timeout, naming the port and what answered.
+#[test]
+fn a_rendezvous_port_of_another_program_is_named_within_the_timeout() {
+    use std::io::{Read, Write};
+    for answer in [&b""[..], &b"HTTP/1.1 400 Bad Request\r\n"[..]] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            // A few connections at most, each held open for 30 s: the test ends by itself.
+            for stream in listener.incoming().take(8) {
+                let Ok(mut s) = stream else { return };
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+                    let _ = s.read(&mut [0u8; 256]);
+                    let _ = s.write_all(answer);
+                    std::thread::sleep(std::time::Duration::from_secs(30));
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let start = std::time::Instant::now();
+        let o = util::command()
+            .args([&TINY[..], &["--batch-size", "16", "--dist-timeout", "3", "--output", out.to_str().unwrap()]].concat())
+            .env("RANK", "1")
+            .env("WORLD_SIZE", "2")
+            .env("LOCAL_RANK", "1")
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(25), "took {:?}", start.elapsed());
+        let said = if answer.is_empty() { "it sent nothing".to_string() } else { "HTTP/1.1 400".to_string() };
+        assert!(t.contains(&format!("127.0.0.1:{port}")) && t.contains("not answer as a c10d store") && t.contains(&said), "{t}");
     }
 }

@@ -61,6 +61,13 @@ pub fn check_known_files(dataset: KnownDataset, dir: &Path) -> Result<Vec<(Strin
 
 pub fn fetch(dataset: KnownDataset, root: &Path, opts: &FetchOptions) -> Result<Outcome> {
     let dir = root.join(dataset.dir_name());
+    // One fetch of a dataset at a time: a second waits, then finds it installed.
+    let lock = root.join(".downloads").join(format!("{}.lock", dataset.dir_name()));
+    let _lock = crate::fsutil::FileLock::wait(&lock, || {
+        if opts.progress {
+            eprintln!("waiting for another mixco process fetching {} into {} ...", dataset.dir_name(), root.display());
+        }
+    })?;
     if dir.exists() {
         let missing = missing_files(dataset, &dir);
         if missing.is_empty() {
@@ -71,7 +78,6 @@ pub fn fetch(dataset: KnownDataset, root: &Path, opts: &FetchOptions) -> Result<
             format!("exists but is incomplete (missing {}); remove it and fetch again", missing.join(", ")),
         ));
     }
-    fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
 
     let (archive, downloaded) = match &opts.archive {
         Some(a) => (a.clone(), false),

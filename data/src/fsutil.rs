@@ -149,6 +149,36 @@ pub fn md5_file(path: &Path) -> Result<String> {
     digest_file::<md5::Md5>(path)
 }
 
+/// An exclusive advisory lock (`flock`) on a lock file, held until dropped;
+/// the kernel releases it when the process ends, however it ends. Two
+/// processes fetching the same file take turns: the second finds the
+/// first's result instead of writing into the same partial file.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Locks `path` (created if needed), calling `waiting` once if another
+    /// process holds it, then waiting for it.
+    pub fn wait(path: &Path, waiting: impl FnOnce()) -> Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            waiting();
+            // SAFETY: as above; blocks until the holder releases it.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(Error::io(path, std::io::Error::last_os_error()));
+            }
+        }
+        Ok(FileLock { _file: file })
+    }
+}
+
 /// A staging folder removed on drop unless [`Staging::keep`] is called.
 pub struct Staging {
     path: PathBuf,

@@ -42,8 +42,9 @@ fn leftovers(root: &Path, keep: &str) -> Vec<String> {
             continue;
         }
         if p.is_dir() {
-            for f in fs::read_dir(&p).unwrap() {
-                out.push(format!("{name}/{}", f.unwrap().file_name().to_string_lossy()));
+            // Lock files stay (deleting one another process waits on would let a third in).
+            for f in fs::read_dir(&p).unwrap().map(|f| f.unwrap().file_name().to_string_lossy().into_owned()).filter(|f| !f.ends_with(".lock")) {
+                out.push(format!("{name}/{f}"));
             }
         } else {
             out.push(name);
@@ -191,4 +192,23 @@ fn a_downloaded_archive_that_does_not_extract_is_not_reused() {
     o.verify_archive = false;
     assert!(matches!(fetch(KnownDataset::Cifar10, root.path(), &o).unwrap(), Outcome::Installed { files: 7, .. }));
     assert_eq!(server.requests().iter().filter(|r| r.path == "/c10.tar.gz").count(), 1, "downloaded again from the corrected URL");
+}
+
+/// Issue 29, group 8: two fetches of one dataset started together (the
+/// second once failed with "No such file"): the second waits for the
+/// first and finds the dataset installed.
+#[test]
+fn concurrent_fetches_of_one_dataset_take_turns() {
+    let body = cifar10_archive();
+    let server = Server::start(vec![("/c10.tar.gz", Behaviour::Delayed { body: body.clone(), delay: std::time::Duration::from_millis(500) })]);
+    let root = tempfile::tempdir().unwrap();
+    let o = opts(server.url("/c10.tar.gz"), &body);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2).map(|_| s.spawn(|| fetch(KnownDataset::Cifar10, root.path(), &o))).collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let outcomes: Vec<&Outcome> = results.iter().map(|r| r.as_ref().unwrap_or_else(|e| panic!("{e}"))).collect();
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::Installed { .. })).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::AlreadyPresent(_))).count(), 1, "{outcomes:?}");
+    assert_eq!(server.requests().len(), 1, "downloaded once");
 }

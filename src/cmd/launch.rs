@@ -1,7 +1,8 @@
 //! `mixco train --nproc-per-node N`: runs N ranks of this binary on this
 //! machine with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
 //! MASTER_ADDR, MASTER_PORT). Rank 0 keeps the terminal (its progress bar and
-//! lines); the others' output is prefixed with their rank. Ctrl-C is passed
+//! lines); the others' output is prefixed with their rank. Ctrl-C (and
+//! SIGTERM, SIGHUP) is passed
 //! to every rank (each saves nothing itself: rank 0 writes the checkpoint
 //! once they agree to stop). When a rank fails, the others are given a few
 //! seconds to fail on their own and are then stopped: none can go on alone.
@@ -80,7 +81,8 @@ fn prefix(rank: usize, from: Option<Box<dyn std::io::Read + Send>>, stderr: bool
     });
 }
 
-/// Each Ctrl-C on the launcher is sent to every rank (a second one makes them quit at once).
+/// Each Ctrl-C (or SIGTERM, SIGHUP) on the launcher is sent to every rank as
+/// Ctrl-C (a second one makes them quit at once).
 fn forward_ctrl_c(pids: Vec<u32>) -> Result<()> {
     let presses = Arc::new(AtomicUsize::new(0));
     ctrlc::set_handler(move || {

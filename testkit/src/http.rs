@@ -22,6 +22,13 @@ pub enum Behaviour {
     Stall { body: Vec<u8>, after: usize, pause: Duration },
     /// An HTML page (`Content-Type: text/html`), as Google Drive's confirmation page.
     Html(String),
+    /// A body without Content-Length that goes on until the client hangs up
+    /// (at most `max` bytes, so that a test always ends).
+    Endless { max: usize },
+    /// Serves the body after waiting `delay` (so that two clients overlap).
+    Delayed { body: Vec<u8>, delay: Duration },
+    /// Announces `len` bytes, then sends one every `every` (at most `len`).
+    Drip { len: usize, every: Duration },
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +129,29 @@ fn handle(
         }
         Some(Behaviour::Html(page)) => {
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}", page.len())
+        }
+        Some(Behaviour::Delayed { body, delay }) => {
+            std::thread::sleep(delay);
+            serve(&mut stream, &body, start)
+        }
+        Some(Behaviour::Endless { max }) => {
+            write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let chunk = vec![b'x'; 1 << 16];
+            let mut sent = 0;
+            while sent < max {
+                stream.write_all(&chunk)?;
+                sent += chunk.len();
+            }
+            Ok(())
+        }
+        Some(Behaviour::Drip { len, every }) => {
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")?;
+            for _ in 0..len {
+                stream.write_all(b"x")?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
+            Ok(())
         }
         Some(Behaviour::Stall { body, after, pause }) => {
             write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;

@@ -106,6 +106,27 @@ impl Launch {
     }
 }
 
+/// What listens at `addr` when the handshake did not finish: a few bytes of
+/// what it says, for the error.
+fn what_answers(addr: &str) -> String {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let probe = || -> std::io::Result<Vec<u8>> {
+        let to = addr.to_socket_addrs()?.next().ok_or(std::io::ErrorKind::NotFound)?;
+        let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let _ = s.write_all(b"\r\n\r\n");
+        let mut buf = [0u8; 48];
+        let n = s.read(&mut buf).unwrap_or(0);
+        Ok(buf[..n].to_vec())
+    };
+    match probe() {
+        Ok(b) if b.is_empty() => format!("something accepts connections on {addr} but did not answer as a c10d store (it sent nothing); is MASTER_PORT another program's?"),
+        Ok(b) => format!("something accepts connections on {addr} but did not answer as a c10d store (it sent `{}`); is MASTER_PORT another program's?", String::from_utf8_lossy(&b).escape_debug()),
+        Err(e) => format!("nothing answers on {addr} ({e})"),
+    }
+}
+
 struct Group(*mut RawGroup);
 
 // SAFETY: the process group is used from one thread at a time (the trainer's).
@@ -189,12 +210,24 @@ impl Dist {
         let join_err = |message: String| DistError::Join { rank: launch.rank, world: launch.world, addr: addr.clone(), timeout_s: timeout.as_secs(), message };
         let host = CString::new(launch.addr.clone()).map_err(|_| join_err("the address holds a NUL byte".into()))?;
         let prefix = CString::new(format!("mixco/attempt_{}/", launch.attempt)).unwrap();
-        let mut raw = std::ptr::null_mut();
         let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
-        // SAFETY: valid C strings and an out pointer the shim fills on success.
-        let m = unsafe { mixco_dist_new(host.as_ptr(), launch.port as c_int, launch.rank as c_int, launch.world as c_int, ms, launch.agent_store as c_int, prefix.as_ptr(), &mut raw) };
-        check(m).map_err(join_err)?;
-        Ok(Dist { rank: launch.rank, world: launch.world, timeout, group: Some(Group(raw)), spent: Default::default(), broken: Default::default() })
+        let (port, rank, world, agent) = (launch.port as c_int, launch.rank as c_int, launch.world as c_int, launch.agent_store as c_int);
+        // On a helper thread: c10d's handshake with a program that accepts the
+        // connection but is no c10d store waits forever (it once did for 240 s
+        // with a 10 s timeout). A thread stuck there is left behind; the rank
+        // fails with an error naming the port.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut raw = std::ptr::null_mut();
+            // SAFETY: valid C strings and an out pointer the shim fills on success.
+            let m = unsafe { mixco_dist_new(host.as_ptr(), port, rank, world, ms, agent, prefix.as_ptr(), &mut raw) };
+            let _ = tx.send(check(m).map(|()| Group(raw)));
+        });
+        let group = match rx.recv_timeout(timeout + Duration::from_secs(5)) {
+            Ok(joined) => joined.map_err(|m| join_err(format!("{m}; {}", what_answers(&addr))))?,
+            Err(_) => return Err(join_err(what_answers(&addr))),
+        };
+        Ok(Dist { rank: launch.rank, world: launch.world, timeout, group: Some(group), spent: Default::default(), broken: Default::default() })
     }
 
     pub fn is_single(&self) -> bool {

@@ -24,6 +24,8 @@ pub enum Notice {
     Pinned { name: String, check: Check, sha256: String },
     Pulled { name: String, path: PathBuf },
     Imported { name: String, from: PathBuf, layout: String, tensors: usize, to: PathBuf },
+    /// Another process is pulling the same file: this one waits for it.
+    Waiting { name: String },
 }
 
 impl std::fmt::Display for Notice {
@@ -36,6 +38,7 @@ impl std::fmt::Display for Notice {
             }
             Notice::Pulled { name, path } => write!(f, "pulled zoo:{name} into {}", path.display()),
             Notice::Imported { name, from, layout, tensors, to } => write!(f, "zoo:{name}: imported {} ({layout}, {tensors} tensors) into {}", from.display(), to.display()),
+            Notice::Waiting { name } => write!(f, "zoo:{name}: another mixco process is pulling it; waiting for it ..."),
         }
     }
 }
@@ -136,6 +139,9 @@ impl Zoo {
         for &kind in kinds {
             let file = model.file(kind).ok_or_else(|| Error::Invalid(format!("zoo model `{name}` has no {kind:?} file")))?;
             let path = self.path(model, kind);
+            // One pull of a file at a time: a second waits, then finds it verified.
+            let lock = self.dir.join(".downloads").join(format!("{}.{}.lock", model.name, kind.extension()));
+            let _lock = mixco_data::fsutil::FileLock::wait(&lock, || (self.notify)(&Notice::Waiting { name: name.into() }))?;
             match self.status(model, file)? {
                 FileStatus::Verified => {
                     out.push((path, false));

@@ -31,7 +31,7 @@ fn zoo(dir: &Path, manifest: &str) -> Zoo {
 }
 
 fn quiet(stall: f64) -> DownloadOptions {
-    DownloadOptions { expected_size: None, progress: false, stall_timeout: Duration::from_secs_f64(stall) }
+    DownloadOptions { expected_size: None, progress: false, stall_timeout: Duration::from_secs_f64(stall), ..Default::default() }
 }
 
 #[test]
@@ -79,7 +79,8 @@ fn checksum_mismatch_keeps_nothing() {
     let e = z.pull("c", &[FileKind::Checkpoint], &quiet(10.0)).unwrap_err().to_string();
     assert!(e.starts_with("zoo:c: the download from http://127.0.0.1:"), "{e}");
     assert!(e.contains("does not match the manifest (SHA-256") && e.ends_with("nothing was kept"), "{e}");
-    let left: Vec<_> = walk(&dir.path().join("cache"));
+    // Lock files stay (deleting one that another process waits on would let a third in).
+    let left: Vec<_> = walk(&dir.path().join("cache")).into_iter().filter(|p| p.extension().is_none_or(|e| e != "lock")).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -129,6 +130,40 @@ fn bad_manifests_are_refused_with_the_entry_named() {
     assert_eq!(z.manifest.models[0].name, "m");
     let e = Zoo::open(Some(&server.url("/gone.toml")), dir.path().into()).err().unwrap().to_string();
     assert!(e.ends_with("/gone.toml: HTTP 404"), "{e}");
+}
+
+/// Issue 29, group 8: two pulls of one model started together once both
+/// failed ("does not match the manifest"): the second waits for the first
+/// and finds the file verified.
+#[test]
+fn concurrent_pulls_of_one_model_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = body(300_000, 9);
+    let server = Server::start(vec![("/c.safetensors", Behaviour::Delayed { body: data.clone(), delay: Duration::from_millis(500) })]);
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(&manifest, entry("c", &[server.url("/c.safetensors")], data.len(), &sha(&data))).unwrap();
+    let waited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let results: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (manifest, dir, waited) = (manifest.clone(), dir.path().to_path_buf(), waited.clone());
+                s.spawn(move || {
+                    let mut z = Zoo::open(Some(manifest.to_str().unwrap()), dir.join("cache")).unwrap();
+                    z.notify = Box::new(move |n| {
+                        if matches!(n, mixco_zoo::Notice::Waiting { .. }) {
+                            waited.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    });
+                    z.pull("c", &[FileKind::Checkpoint], &quiet(10.0)).map(|v| v[0].1)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let fetched: Vec<bool> = results.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect();
+    assert_eq!(fetched.iter().filter(|&&f| f).count(), 1, "one downloads, the other reuses: {fetched:?}");
+    assert_eq!(waited.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.requests().len(), 1);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
