@@ -273,6 +273,46 @@ fn a_published_run_is_served_from_its_folder_and_a_server() {
     let o = pull(&server.url("/models/manifest.toml"));
     assert!(o.status.success(), "{}", text(&o));
     assert!(server.requests().iter().any(|r| r.path == "/models/tiny.safetensors"));
+
+    // Issue 29, group 11. The same name again: refused, nothing touched
+    // (README.md and manifest.toml were once overwritten without a word).
+    let publish = |args: &[&str]| mixco(&[&["zoo", "publish", run.to_str().unwrap(), report.to_str().unwrap(), "-o", dist.to_str().unwrap()][..], args].concat());
+    let before = std::fs::read(dist.join("manifest.toml")).unwrap();
+    let o = publish(&["--name", "tiny"]);
+    assert!(!o.status.success() && text(&o).contains("already lists `tiny`"), "{}", text(&o));
+    assert_eq!(std::fs::read(dist.join("manifest.toml")).unwrap(), before);
+    // A second bundle in the folder: the manifest lists both (the first entry was once dropped);
+    // README.md stays the first card, the second is tiny2.md.
+    let o = publish(&["--name", "tiny2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let manifest = std::fs::read_to_string(dist.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("name = \"tiny\"") && manifest.contains("name = \"tiny2\""), "{manifest}");
+    assert_eq!(std::fs::read_to_string(dist.join("README.md")).unwrap(), card);
+    assert!(std::fs::read_to_string(dist.join("tiny2.md")).unwrap().starts_with("# tiny2"));
+    // A report of another model: refused (its numbers were once published for this one).
+    let other = dir.path().join("other.json");
+    let sha = mixco_data::fsutil::sha256_hex(&std::fs::read(&onnx).unwrap());
+    std::fs::write(&other, std::fs::read_to_string(&report).unwrap().replace(&sha, &"0".repeat(64))).unwrap();
+    let o = mixco(&["zoo", "publish", run.to_str().unwrap(), other.to_str().unwrap(), "-o", dir.path().join("d2").to_str().unwrap(), "--name", "x"]);
+    assert!(!o.status.success() && text(&o).contains("not the encoder of"), "{}", text(&o));
+    // --hub without a repository: once a bundle that could not be pulled.
+    let o = mixco(&["zoo", "publish", run.to_str().unwrap(), report.to_str().unwrap(), "-o", dir.path().join("d3").to_str().unwrap(), "--hub", "justowner"]);
+    assert!(!o.status.success() && text(&o).contains("--hub `justowner`: expected OWNER/REPO"), "{}", text(&o));
+    // A folder dataset without --name: its last path part names the model
+    // (once "a name error" about the path's characters).
+    let run2 = dir.path().join("run2");
+    std::fs::create_dir_all(&run2).unwrap();
+    let mut ck = mixco_model::Checkpoint::load(&run.join("final.safetensors")).unwrap();
+    ck.metadata.insert("dataset".into(), "folder:/data/my photos".into());
+    ck.save(&run2.join("final.safetensors")).unwrap();
+    let onnx2 = dir.path().join("run2.onnx");
+    assert!(mixco(&["export", "--onnx", run2.join("final.safetensors").to_str().unwrap(), "-o", onnx2.to_str().unwrap()]).status.success());
+    let report2 = dir.path().join("eval2.json");
+    let o = mixco(&[&["eval", onnx2.to_str().unwrap()][..], &DATA, &["--baseline", "none", "--no-cache", "--json", report2.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mixco(&["zoo", "publish", run2.to_str().unwrap(), report2.to_str().unwrap(), "-o", dir.path().join("d4").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("r10w4-my-photos-moco-v2"), "{}", text(&o));
 }
 
 /// Issue 29, groups 3, 12, 16 and 17: models and flags that once aborted

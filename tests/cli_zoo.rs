@@ -282,13 +282,55 @@ fn publishers_files_are_verified_pinned_and_imported() {
     let changed = Server::start(routes(&tv));
     std::fs::remove_file(cache.join("zoo/drive/drive.pth")).unwrap();
     let e = fail(&run(&["zoo", "pull", "drive", "--trust-unverified"], &mirrors(&changed), &changed.url("/hf")));
-    assert!(e.contains("the file changed since"), "{e}");
+    assert!(e.contains("the file changed since") && e.contains("drive.pth.sha256 and pull again"), "{e}");
+
+    // Issue 29, group 9: a pin that is truncated, emptied or a folder once
+    // read as "no pin", and a tampered cached file then verified.
+    let pin = cache.join("zoo/tv/tv.pth.sha256");
+    let good_pin = std::fs::read(&pin).unwrap();
+    std::fs::write(&cached, b"tampered").unwrap();
+    for damage in ["truncated", "empty", "folder"] {
+        match damage {
+            "truncated" => std::fs::write(&pin, &good_pin[..20]).unwrap(),
+            "empty" => std::fs::write(&pin, b"").unwrap(),
+            _ => {
+                std::fs::remove_file(&pin).unwrap();
+                std::fs::create_dir(&pin).unwrap();
+            }
+        }
+        let e = fail(&run(&["zoo", "verify", "tv"], &mirrors(&changed), &changed.url("/hf")));
+        assert!(e.contains("the pin of zoo:tv is damaged"), "{damage}: {e}");
+        if damage == "folder" {
+            std::fs::remove_dir(&pin).unwrap();
+        }
+    }
 
     // zoo:NAME imports the publisher's file (no pickle code runs) and exports it.
     let onnx = dir.path().join("moco.onnx");
     let o = run(&["export", "--onnx", "zoo:moco", "-o", onnx.to_str().unwrap()], &mirrors(&changed), &changed.url("/hf"));
     ok(&o);
     assert!(stderr(&o).contains("moco layout") && onnx.is_file(), "{}", stderr(&o));
+}
+
+/// Issue 29, group 10: trusting a file on first use once pinned whatever
+/// came back, a captive portal's page included, and refused the real file
+/// for ever after. The content must look like its kind before it is pinned.
+#[test]
+fn an_html_page_is_never_pinned_as_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let portal = Server::start(vec![("/m.pth", Behaviour::Html("<html><body>Sign in to the hotel Wi-Fi</body></html>".into()))]);
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(&manifest, publisher_entry("m", &portal.url("/m.pth"), "")).unwrap();
+    let m = manifest.to_str().unwrap();
+    let e = fail(&mixco(&["zoo", "pull", "m", "--trust-unverified", "--manifest", m], &cache));
+    assert!(e.contains("it is not a pth file (it starts with `<html><body>Sign in"), "{e}");
+    assert!(!cache.join("zoo/m/m.pth.sha256").exists() && !cache.join("zoo/m/m.pth").exists(), "nothing pinned or kept");
+    // The real file, later, is pulled and pinned.
+    let real = Server::start(vec![("/m.pth", Behaviour::Serve(std::fs::read(fixture("moco_r10w4.pth.tar")).unwrap()))]);
+    std::fs::write(&manifest, publisher_entry("m", &real.url("/m.pth"), "")).unwrap();
+    ok(&mixco(&["zoo", "pull", "m", "--trust-unverified", "--manifest", m], &cache));
+    assert!(cache.join("zoo/m/m.pth.sha256").exists());
 }
 
 /// Legacy-format files (the format of MoCo's 2020 release, the MixCo

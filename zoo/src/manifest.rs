@@ -70,6 +70,24 @@ impl FileKind {
             FileKind::Pytorch => "pth",
         }
     }
+
+    /// Whether a file's first bytes are those of its kind (so that an error
+    /// or login page is never pinned as a model), or what they look like.
+    pub fn check_content(self, head: &[u8]) -> Result<(), String> {
+        let ok = match self {
+            // torch.save: a zip archive, or the legacy format's pickle.
+            FileKind::Pytorch => head.starts_with(b"PK\x03\x04") || head.starts_with(&[0x80, 0x02]),
+            // An 8-byte header length, then the JSON header.
+            FileKind::Checkpoint => head.len() > 8 && head[8] == b'{',
+            // ModelProto's first field: ir_version (1, varint) or another field's tag.
+            FileKind::Onnx => head.first().is_some_and(|&b| b == 0x08 || b == 0x12 || b == 0x1a || b == 0x3a),
+        };
+        if ok {
+            return Ok(());
+        }
+        let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)]).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        Err(format!("it is not a {} file (it starts with `{}`: an error or login page?)", self.extension(), shown.trim()))
+    }
 }
 
 /// How a downloaded file is checked before it is kept.

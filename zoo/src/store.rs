@@ -98,8 +98,21 @@ impl Zoo {
         p.into()
     }
 
-    fn pinned(&self, model: &Model, kind: FileKind) -> Option<String> {
-        fs::read_to_string(self.pin_path(model, kind)).ok().map(|s| s.trim().to_string()).filter(|s| s.len() == 64)
+    /// The file's pinned SHA-256, if it has been pinned. A pin that exists
+    /// but cannot be read (truncated, emptied, a folder) is an error, never
+    /// "no pin": that would let a tampered file verify.
+    fn pinned(&self, model: &Model, kind: FileKind) -> Result<Option<String>, Error> {
+        let path = self.pin_path(model, kind);
+        let text = match fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(&path).is_err() => return Ok(None),
+            Err(e) => return Err(damaged_pin(&path, &model.name, &e.to_string())),
+            Ok(t) => t,
+        };
+        let pin = text.trim();
+        if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(damaged_pin(&path, &model.name, "not a SHA-256 in hex"));
+        }
+        Ok(Some(pin.to_string()))
     }
 
     /// The cached file against its pinned SHA-256, else the manifest's hash.
@@ -109,7 +122,7 @@ impl Zoo {
         if let Some(size) = file.size.filter(|&s| s != meta.len()) {
             return Ok(FileStatus::Corrupt(format!("{} bytes, the manifest says {size}", meta.len())));
         }
-        Ok(match self.problem(model, file, &path, &sha256_file(&path)?) {
+        Ok(match self.problem(model, file, &path, &sha256_file(&path)?)? {
             None => FileStatus::Verified,
             Some(why) => FileStatus::Corrupt(why),
         })
@@ -118,17 +131,23 @@ impl Zoo {
     /// What is wrong with the file at `path`, whose SHA-256 is `got`: its
     /// pin when it has one (the pin replaces weaker checks), else the
     /// manifest's check. Its size is checked by the caller.
-    fn problem(&self, model: &Model, file: &File, path: &Path, got: &str) -> Option<String> {
-        if let Some(pin) = self.pinned(model, file.kind) {
-            return (got != pin).then(|| format!("SHA-256 {got}, pinned at its first pull as {pin}: the file changed since"));
+    fn problem(&self, model: &Model, file: &File, path: &Path, got: &str) -> Result<Option<String>, Error> {
+        if let Some(pin) = self.pinned(model, file.kind)? {
+            let unpin = self.pin_path(model, file.kind);
+            return Ok((got != pin).then(|| {
+                format!("SHA-256 {got}, pinned at its first pull as {pin}: the file changed since (if you trust the new file, delete {} and pull again)", unpin.display())
+            }));
         }
         let check = file.check();
-        (!check.passes(got, || md5_file(path).unwrap_or_default())).then(|| format!("SHA-256 {got}; the manifest asks for {check}"))
+        Ok((!check.passes(got, || md5_file(path).unwrap_or_default())).then(|| format!("SHA-256 {got}; the manifest asks for {check}")))
     }
 
     /// The full SHA-256 the file was verified by: the manifest's, else its pin.
-    fn known_sha256(&self, model: &Model, file: &File) -> Option<String> {
-        file.sha256.clone().or_else(|| self.pinned(model, file.kind))
+    fn known_sha256(&self, model: &Model, file: &File) -> Result<Option<String>, Error> {
+        Ok(match &file.sha256 {
+            Some(s) => Some(s.clone()),
+            None => self.pinned(model, file.kind)?,
+        })
     }
 
     /// Makes the model's `kinds` files present and verified; returns each
@@ -153,7 +172,7 @@ impl Zoo {
                 }
                 FileStatus::Missing => {}
             }
-            if file.check() == Check::Unverified && !self.trust_unverified && self.pinned(model, kind).is_none() {
+            if file.check() == Check::Unverified && !self.trust_unverified && self.pinned(model, kind)?.is_none() {
                 return Err(Error::Untrusted { name: name.into(), url: file.urls.join(", ") });
             }
             self.fetch_file(model, file, &path, opts)?;
@@ -183,9 +202,13 @@ impl Zoo {
         let size = fs::metadata(&staging).map_err(|e| mixco_data::Error::io(&staging, e))?.len();
         let got = sha256_file(&staging)?;
         let check = file.check();
+        let head = fs::read(&staging).map(|b| b[..b.len().min(64)].to_vec()).unwrap_or_default();
         let problem = match file.size {
             Some(want) if want != size => Some(format!("got {size} bytes, the manifest says {want}")),
-            _ => self.problem(model, file, &staging, &got),
+            _ => match file.kind.check_content(&head) {
+                Err(what) => Some(what),
+                Ok(()) => self.problem(model, file, &staging, &got)?,
+            },
         };
         if let Some(problem) = problem {
             discard();
@@ -194,7 +217,7 @@ impl Zoo {
         let dir = path.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).map_err(|e| mixco_data::Error::io(dir, e))?;
         fs::rename(&staging, path).map_err(|e| mixco_data::Error::io(path, e))?;
-        if !matches!(check, Check::Sha256(_)) && self.pinned(model, file.kind).is_none() {
+        if !matches!(check, Check::Sha256(_)) && self.pinned(model, file.kind)?.is_none() {
             mixco_data::fsutil::write_atomic(&self.pin_path(model, file.kind), format!("{got}\n").as_bytes())?;
             (self.notify)(&Notice::Pinned { name: model.name.clone(), check, sha256: got });
         }
@@ -296,7 +319,7 @@ impl Zoo {
         let imported = self.path(model, FileKind::Checkpoint);
         // The pull verified the file by its full SHA-256 (manifest or pin): no second hash of it.
         let file = model.file(kind).expect("pulled above");
-        let source = match self.known_sha256(model, file) {
+        let source = match self.known_sha256(model, file)? {
             Some(sha) => sha,
             None => mixco_data::fsutil::sha256_file(&path)?,
         };
@@ -309,4 +332,12 @@ impl Zoo {
         }
         Ok(imported)
     }
+}
+
+fn damaged_pin(path: &Path, name: &str, why: &str) -> Error {
+    Error::Invalid(format!(
+        "{}: the pin of zoo:{name} is damaged ({why}); it is the check that keeps the cached file honest. \
+         Delete it (and the cached file) only if you trust the file's source again, then pull again",
+        path.display()
+    ))
 }
