@@ -135,7 +135,7 @@ fn foreign_onnx_models_need_flags_and_then_match() {
     let mut bad = m.clone();
     let g = bad.graph.as_mut().unwrap();
     g.node.iter_mut().flat_map(|n| n.output.iter_mut()).filter(|o| *o == "embedding").for_each(|o| *o = "raw".into());
-    g.initializer.push(TensorProto { dims: vec![], data_type: FLOAT, name: "zero".into(), raw_data: 0f32.to_le_bytes().to_vec() });
+    g.initializer.push(TensorProto { dims: vec![], data_type: FLOAT, name: "zero".into(), raw_data: 0f32.to_le_bytes().to_vec(), ..Default::default() });
     g.node.push(NodeProto { input: vec!["raw".into(), "zero".into()], output: vec!["embedding".into()], name: "div0".into(), op_type: "Div".into(), attribute: vec![] });
     let nan = dir.path().join("nan.onnx");
     std::fs::write(&nan, bad.encode_to_vec()).unwrap();
@@ -383,4 +383,63 @@ fn hostile_models_and_flags_are_named_errors() {
     let mut none = foreign.clone();
     none.graph.as_mut().unwrap().output.clear();
     fails_with(eval(&write("none.onnx", &none), &flags), "the graph has no outputs");
+}
+
+/// Issue 29, group 13: external data resolved against the current folder let
+/// a hostile model read `./secret.bin` into its features, and a legitimate
+/// model with `model.onnx.data` beside it could not be evaluated elsewhere.
+/// It is resolved against the model's own folder; paths leaving it are refused.
+#[test]
+fn external_data_is_read_from_the_models_folder_only() {
+    use mixco_export::proto::{ModelProto, StringStringEntryProto};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ours) = tiny_encoder(dir.path());
+    let mut m = ModelProto::decode(std::fs::read(&ours).unwrap().as_slice()).unwrap();
+    m.metadata_props.clear();
+    m.producer_name = "pytorch".into();
+    let inline = dir.path().join("inline.onnx");
+    std::fs::write(&inline, m.encode_to_vec()).unwrap();
+    // The largest initializer moved to `m.onnx.data` beside the model.
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let external = |location: &str| {
+        let mut e = m.clone();
+        let g = e.graph.as_mut().unwrap();
+        let t = g.initializer.iter_mut().max_by_key(|t| t.raw_data.len()).unwrap();
+        std::fs::write(models.join("m.onnx.data"), &t.raw_data).unwrap();
+        let entry = |k: &str, v: String| StringStringEntryProto { key: k.into(), value: v };
+        t.external_data = vec![entry("location", location.into()), entry("offset", "0".into()), entry("length", t.raw_data.len().to_string())];
+        t.data_location = 1;
+        t.raw_data.clear();
+        e.encode_to_vec()
+    };
+    std::fs::write(models.join("m.onnx"), external("m.onnx.data")).unwrap();
+    // Run from another folder holding a decoy of the same name.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("m.onnx.data"), vec![0u8; 1 << 16]).unwrap();
+    let eval = |model: &std::path::Path, json: &std::path::Path| {
+        util::command()
+            .current_dir(&elsewhere)
+            .args([&["eval", model.to_str().unwrap(), "--baseline", "none", "--no-cache", "--mean", "0,0,0", "--std", "1,1,1", "--input-size", "32", "--json", json.to_str().unwrap()][..], &DATA].concat())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let o = eval(&inline, &a);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = eval(&models.join("m.onnx"), &b);
+    assert!(o.status.success(), "{}", text(&o));
+    let top1 = |p: &std::path::Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["results"][0]["linear"]["top1"].clone();
+    assert!(top1(&a).is_f64(), "{}", top1(&a));
+    assert_eq!(top1(&a), top1(&b), "the external data is the model's own");
+    // Locations that leave the model's folder are refused.
+    std::fs::write(dir.path().join("secret.bin"), vec![1u8; 1 << 16]).unwrap();
+    for location in ["../secret.bin", "/etc/hostname", "sub/../../secret.bin"] {
+        std::fs::write(models.join("bad.onnx"), external(location)).unwrap();
+        let o = eval(&models.join("bad.onnx"), &dir.path().join("c.json"));
+        assert_eq!(o.status.code(), Some(1), "{location}: {}", text(&o));
+        assert!(text(&o).contains(&format!("keeps its data in `{location}`, which is not a file inside the model's folder")), "{}", text(&o));
+    }
 }

@@ -120,7 +120,7 @@ fn features(model: &EncoderModel, set: &ImageSet, fingerprint: &str, opts: &Eval
             return Ok(f);
         }
     }
-    let mut onnx = OnnxModel::from_bytes_on(&model.name, &model.bytes, opts.threads, opts.cuda)?;
+    let mut onnx = OnnxModel::from_parts(&model.name, &model.bytes, &model.external, opts.threads, opts.cuda)?;
     onnx.input = model.input.clone();
     observer.event(Progress::Extracting { model: &model.name, split, images: set.len() });
     let feed = Feed { input_size: model.input_size, output: &model.output, normalise: model.normalise };

@@ -62,6 +62,40 @@ pub struct EncoderModel {
     /// The output keeps spatial dimensions (N, C, H, W): features are its
     /// mean over H x W (global average pooling), C per image.
     pub spatial: bool,
+    /// External-data files the graph names (`location`, bytes), read from
+    /// the model's own folder and handed to ONNX Runtime from memory.
+    pub external: Vec<(String, std::sync::Arc<[u8]>)>,
+}
+
+/// The files that `graph`'s external-data initializers name, read from the
+/// folder of the model at `path` (ONNX Runtime given the bytes alone would
+/// resolve them against the current folder: a hostile model could read
+/// `./secret.bin` into its features). A location that is absolute, climbs
+/// out with `..`, or leads out through a link is refused.
+fn external_files(path: &Path, graph: &mixco_export::proto::GraphProto) -> Result<Vec<(String, std::sync::Arc<[u8]>)>, ModelError> {
+    let invalid = |problem: String| ModelError::Invalid { path: path.into(), problem };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut out: Vec<(String, std::sync::Arc<[u8]>)> = Vec::new();
+    for t in graph.initializer.iter().filter(|t| t.data_location == 1) {
+        let location = t.external_data.iter().find(|e| e.key == "location").map(|e| e.value.clone());
+        let location = location.ok_or_else(|| invalid(format!("initializer `{}` is stored externally without a location", t.name)))?;
+        if out.iter().any(|(n, _)| *n == location) {
+            continue;
+        }
+        let rel = Path::new(&location);
+        let plain = !rel.is_absolute() && rel.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        let file = dir.join(rel);
+        let inside = plain && file.canonicalize().ok().zip(dir.canonicalize().ok()).is_some_and(|(f, d)| f.starts_with(&d) && f.is_file());
+        if !inside {
+            return Err(invalid(format!(
+                "initializer `{}` keeps its data in `{location}`, which is not a file inside the model's folder {}; refused",
+                t.name,
+                dir.display()
+            )));
+        }
+        out.push((location, read_file(&file)?.into()));
+    }
+    Ok(out)
 }
 
 /// What the command line says about a model that mixco did not export.
@@ -128,7 +162,12 @@ impl EncoderModel {
             None if outputs.len() == 1 => outputs[0].to_string(),
             None => return Err(feed(FeedProblem::SeveralOutputs(outputs.iter().map(|s| s.to_string()).collect()))),
         };
-        let sha256 = sha256_hex(&bytes);
+        let external = external_files(path, graph)?;
+        // The cache key covers the external data too.
+        let sha256 = match external.is_empty() {
+            true => sha256_hex(&bytes),
+            false => sha256_hex(&[&bytes[..], &external.iter().flat_map(|(n, b)| [n.as_bytes(), b]).flatten().copied().collect::<Vec<u8>>()].concat()),
+        };
         if proto.producer_name == "mixco" || metadata.contains_key("mixco_version") {
             let num = |k: &str| -> Result<usize, ModelError> {
                 metadata.get(k).ok_or_else(|| invalid(format!("ONNX metadata has no `{k}`"))).and_then(|v| v.parse().map_err(|_| invalid(format!("ONNX metadata `{k}` is not a number"))))
@@ -140,7 +179,7 @@ impl EncoderModel {
             // Its architecture, input size and normalisation, each bounded (a
             // 134-byte model once claimed 100,000 px).
             let (_, input_size, _, _) = mixco_model::ModelConfig::encoder_fields(path, &metadata)?;
-            return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None, spatial: false });
+            return Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: None, spatial: false, external });
         }
         // A foreign model: the flags (or the graph's static shape) say what it needs.
         let static_size = match (in_dims.get(2).copied().flatten(), in_dims.get(3).copied().flatten()) {
@@ -170,7 +209,7 @@ impl EncoderModel {
             2.. => out_dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0),
             _ => 0,
         };
-        Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise), spatial })
+        Ok(EncoderModel { name, sha256, bytes, metadata, input_size, feature_dim, input: input.name.clone(), output, normalise: Some(normalise), spatial, external })
     }
 
     /// Part of the feature-cache key beyond the model's SHA-256: how the

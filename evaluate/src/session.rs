@@ -35,8 +35,17 @@ impl OnnxModel {
     /// an error (not a silent CPU fallback) when the loaded ONNX Runtime has
     /// no CUDA execution provider or no GPU is there.
     pub fn from_bytes_on(name: &str, bytes: &[u8], threads: usize, cuda: Option<i32>) -> Result<OnnxModel, SessionError> {
+        Self::from_parts(name, bytes, &[], threads, cuda)
+    }
+
+    /// Like [`from_bytes_on`](Self::from_bytes_on), with the external-data
+    /// files the graph names given in memory (`location`, bytes).
+    pub fn from_parts(name: &str, bytes: &[u8], external: &[(String, std::sync::Arc<[u8]>)], threads: usize, cuda: Option<i32>) -> Result<OnnxModel, SessionError> {
         let env = environment()?;
         let mut builder = Session::builder(env).map_err(ort_err(name))?;
+        for (location, data) in external {
+            builder = builder.with_external_initializer_file_in_memory(location, data.clone()).map_err(|e| ort_err(name)(e.into()))?;
+        }
         if let Some(device) = cuda {
             let ep = ort::ep::CUDA::default().with_device_id(device).build().error_on_failure();
             builder = builder.with_execution_providers([ep]).map_err(|e| SessionError::Ort {

@@ -82,7 +82,7 @@ impl Builder<'_> {
 
     fn constant(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
         let raw_data = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.init.push(TensorProto { dims: dims.to_vec(), data_type: FLOAT, name: name.into(), raw_data });
+        self.init.push(TensorProto { dims: dims.to_vec(), data_type: FLOAT, name: name.into(), raw_data, ..Default::default() });
         name.into()
     }
 

@@ -92,6 +92,13 @@ pub struct TensorProto {
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// Where the data is when `data_location` is EXTERNAL (1): `location`,
+    /// `offset`, `length` (read when evaluating foreign models; mixco's own
+    /// exports never use it, and leave both fields empty).
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

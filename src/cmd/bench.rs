@@ -148,7 +148,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         BenchCommand::Eval { model, threads, batch_size, images, repeat } => {
             let m = mixco_eval::EncoderModel::load(&model)?;
-            let mut onnx = mixco_eval::session::OnnxModel::from_bytes(&m.name, &m.bytes, threads)?;
+            let mut onnx = mixco_eval::session::OnnxModel::from_parts(&m.name, &m.bytes, &m.external, threads, None)?;
             let s = m.input_size;
             let b = batch_size.max(1);
             let mut rng = mixco_data::rng::Rng::new(1);
