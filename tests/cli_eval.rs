@@ -443,3 +443,46 @@ fn external_data_is_read_from_the_models_folder_only() {
         assert!(text(&o).contains(&format!("keeps its data in `{location}`, which is not a file inside the model's folder")), "{}", text(&o));
     }
 }
+
+/// Issue 29, group 15: a cache entry rewritten with an extra column panicked
+/// in the probe; an entry that is a folder, or a cache root that is a file,
+/// failed after the features were extracted without naming the cache; and
+/// `--dump-features` of `m+1.onnx` and `m_1.onnx` wrote one file.
+#[test]
+fn feature_cache_entries_are_validated_and_its_failures_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, onnx) = tiny_encoder(dir.path());
+    let cache = dir.path().join("cache");
+    let eval = |cache: &std::path::Path| mixco(&[&["eval", onnx.to_str().unwrap(), "--baseline", "none", "--cache-dir", cache.to_str().unwrap()][..], &DATA].concat());
+    let o = eval(&cache);
+    assert!(o.status.success(), "{}", text(&o));
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 2, "train and test");
+    // One entry with an extra column and the same metadata, the other replaced by a folder.
+    let mut ck = mixco_model::Checkpoint::load(&entries[0]).unwrap();
+    let t = ck.tensors.get_mut("features").unwrap();
+    let (n, d) = (t.shape[0], t.shape[1]);
+    *t = mixco_model::HostTensor::f32(vec![n, d + 1], vec![0.5; n * (d + 1)]);
+    ck.save(&entries[0]).unwrap();
+    std::fs::remove_file(&entries[1]).unwrap();
+    std::fs::create_dir(&entries[1]).unwrap();
+    let o = eval(&cache);
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("panicked"), "{t}");
+    assert!(t.contains(&format!("{n} x {} features, expected {n} x {d}; extracted again", d + 1)), "{t}");
+    assert!(t.contains("cannot write the feature cache") && t.contains("--no-cache"), "{t}");
+    // A cache root that is a file: the evaluation finishes, with a warning naming it.
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let o = eval(&file);
+    assert!(o.status.success() && text(&o).contains("not-a-folder") && text(&o).contains("--cache-dir"), "{}", text(&o));
+    // Two models whose names differ only in a character the file names replace.
+    let (a, b) = (dir.path().join("m+1.onnx"), dir.path().join("m_1.onnx"));
+    std::fs::copy(&onnx, &a).unwrap();
+    std::fs::copy(&onnx, &b).unwrap();
+    let dump = dir.path().join("dump");
+    let o = mixco(&[&["eval", a.to_str().unwrap(), b.to_str().unwrap(), "--baseline", "none", "--no-cache", "--dump-features", dump.to_str().unwrap()][..], &DATA].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let features = std::fs::read_dir(&dump).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().contains("labels")).count();
+    assert_eq!(features, 4, "two models x two splits");
+}

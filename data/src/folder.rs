@@ -23,12 +23,22 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Class folders and their images under `dir`.
-fn scan(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
+/// A class folder's name as shown: the name itself, or for a name that is
+/// not UTF-8 its bytes escaped (`caf\xe9`), so that two folders never show,
+/// or match, as one (a lossy decoding once merged two classes).
+fn class_name(name: &std::ffi::OsStr) -> String {
+    match name.to_str() {
+        Some(s) => s.to_string(),
+        None => name.as_encoded_bytes().escape_ascii().to_string(),
+    }
+}
+
+/// Class folders (by their names' bytes) and their images under `dir`.
+fn scan(dir: &Path) -> Result<Vec<(std::ffi::OsString, Vec<PathBuf>)>> {
     let mut classes = Vec::new();
     for p in sorted_entries(dir)? {
         if p.is_dir() {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let name = p.file_name().expect("a folder entry has a name").to_os_string();
             let images: Vec<PathBuf> = sorted_entries(&p)?.into_iter().filter(|f| f.is_file() && is_image(f)).collect();
             classes.push((name, images));
         }
@@ -44,11 +54,11 @@ pub fn load(root: &Path, size: u32) -> Result<Splits> {
         return Err(Error::Invalid("image size must be positive".into()));
     }
     let test_dir = ["test", "val"].iter().map(|d| root.join(d)).find(|d| d.is_dir());
-    let (train_classes, test_classes) = match (root.join("train"), test_dir) {
-        (train, Some(test)) if train.is_dir() => (scan(&train)?, Some(scan(&test)?)),
+    let (train_classes, test_classes) = match (root.join("train"), &test_dir) {
+        (train, Some(test)) if train.is_dir() => (scan(&train)?, Some(scan(test)?)),
         _ => (scan(root)?, None),
     };
-    let names: Vec<String> = train_classes.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<std::ffi::OsString> = train_classes.iter().map(|(n, _)| n.clone()).collect();
     if names.is_empty() {
         return Err(Error::format(root, "no class folders (expected root/<class>/*.png|jpg)"));
     }
@@ -68,11 +78,12 @@ pub fn load(root: &Path, size: u32) -> Result<Splits> {
     }
     for (name, images) in test_classes.unwrap_or_default() {
         let Some(label) = names.iter().position(|n| *n == name) else {
-            return Err(Error::format(root.join("test").join(&name), "class has no training folder"));
+            let split = test_dir.as_deref().unwrap_or(root);
+            return Err(Error::format(split.join(&name), "class has no training folder"));
         };
         test.extend(images.into_iter().map(|p| (p, label as u32)));
     }
-    let classes = Arc::new(names);
+    let classes = Arc::new(names.iter().map(|n| class_name(n)).collect::<Vec<String>>());
     let decode = |p: &Path, b: &[u8], out: &mut [u8]| decode_resized(p, b, size, out);
     let s = size as usize;
     Ok(Splits {

@@ -156,3 +156,40 @@ fn source_names_parse() {
     assert!(matches!(Source::parse("folder:/x").unwrap(), Source::Folder { .. }));
     assert!(Source::parse("mnist").unwrap_err().to_string().contains("unknown dataset `mnist`"));
 }
+
+/// Issue 29, group 14: class folders whose names are different bytes but
+/// the same text when decoded lossily (two non-UTF-8 names) were merged with
+/// explicit splits: every test image of one class was labelled as the other.
+/// Each is its own class, named by its escaped bytes.
+#[test]
+fn class_folders_are_told_apart_by_their_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = tempfile::tempdir().unwrap();
+    let names = [std::ffi::OsStr::from_bytes(b"caf\xe9"), std::ffi::OsStr::from_bytes(b"caf\xe8")];
+    for split in ["train", "val"] {
+        for (c, name) in names.iter().enumerate() {
+            let d = root.path().join(split).join(name);
+            fs::create_dir_all(&d).unwrap();
+            for i in 0..3 {
+                // Class 0 dark, class 1 bright: the label can be read off the pixels.
+                let v = if c == 0 { 10 } else { 240 };
+                let img = image::RgbImage::from_pixel(8, 8, image::Rgb([v, v, v]));
+                img.save(d.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    let s = Source::Folder { path: root.path().into(), size: 8 }.load(root.path()).unwrap();
+    assert_eq!(s.train.classes.as_slice(), ["caf\\xe8", "caf\\xe9"]);
+    for set in [&s.train, &s.test] {
+        for i in 0..set.len() {
+            // Sorted by bytes: caf\xe8 (bright) is label 0, caf\xe9 (dark) label 1.
+            let dark = set.image(i)[0] < 128;
+            assert_eq!(set.labels[i], dark as u32, "image {i} labelled as the other class");
+        }
+    }
+    // A test class without a training folder names its own split (`val/`, not `test/`).
+    fs::create_dir_all(root.path().join("val/zebra")).unwrap();
+    image::RgbImage::new(8, 8).save(root.path().join("val/zebra/0.png")).unwrap();
+    let err = Source::Folder { path: root.path().into(), size: 8 }.load(root.path()).unwrap_err().to_string();
+    assert!(err.contains("val/zebra: class has no training folder"), "{err}");
+}

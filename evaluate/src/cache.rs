@@ -33,21 +33,44 @@ impl Key {
     }
 }
 
-/// Cached features, if present and consistent with `n` rows; an unreadable
-/// or inconsistent entry is treated as absent (and overwritten later).
-pub fn load(dir: &Path, key: &Key, n: usize) -> Option<Features> {
+/// What the cache holds for a key.
+pub enum Lookup {
+    Hit(Features),
+    Miss,
+    /// An entry that cannot be used (why, with its path): recomputed.
+    Bad(String),
+}
+
+/// Cached features for `n` rows of `dim` values each (`dim` 0: not known
+/// before a run). Every entry is validated on read: one that is unreadable,
+/// of another shape or holding non-finite values is `Bad`, never used (an
+/// entry rewritten with an extra column once panicked in the probe).
+pub fn load(dir: &Path, key: &Key, n: usize, dim: usize) -> Lookup {
     let path = key.file(dir);
-    let ck = Checkpoint::load(&path).ok()?;
-    if ck.metadata.get("model_sha256") != Some(&key.model_sha256) || ck.metadata.get("split_fingerprint") != Some(&key.split_fingerprint) {
-        return None;
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Lookup::Miss;
     }
-    let t = ck.tensors.get("features")?;
-    let (rows, dim) = match t.shape[..] {
-        [r, d] => (r, d),
-        _ => return None,
+    let bad = |why: String| Lookup::Bad(format!("{}: {why}", path.display()));
+    let ck = match Checkpoint::load(&path) {
+        Ok(ck) => ck,
+        Err(e) => return bad(e.to_string()),
     };
-    let data = t.as_f32()?.to_vec();
-    (rows == n && data.iter().all(|v| v.is_finite())).then_some(Features { data, n, dim })
+    if ck.metadata.get("model_sha256") != Some(&key.model_sha256) || ck.metadata.get("split_fingerprint") != Some(&key.split_fingerprint) {
+        return bad("its metadata names another model or split".into());
+    }
+    let Some(t) = ck.tensors.get("features") else { return bad("no `features` tensor".into()) };
+    let (rows, cols) = match t.shape[..] {
+        [r, d] => (r, d),
+        _ => return bad(format!("features of shape {:?}, not (rows, dim)", t.shape)),
+    };
+    let Some(data) = t.as_f32() else { return bad("features are not float32".into()) };
+    if rows != n || cols == 0 || (dim > 0 && cols != dim) || data.len() != rows * cols {
+        return bad(format!("{rows} x {cols} features, expected {n} x {}", if dim > 0 { dim.to_string() } else { "D".into() }));
+    }
+    if data.iter().any(|v| !v.is_finite()) {
+        return bad("a non-finite feature".into());
+    }
+    Lookup::Hit(Features { data: data.to_vec(), n, dim: cols })
 }
 
 pub fn store(dir: &Path, key: &Key, f: &Features) -> Result<PathBuf, mixco_model::CheckpointError> {

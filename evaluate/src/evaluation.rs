@@ -34,6 +34,8 @@ pub struct EvalOptions {
 /// What the pipeline is doing.
 pub enum Progress<'a> {
     CacheHit { model: &'a str, split: &'a str },
+    /// The feature cache could not be used or written (the run goes on without it).
+    CacheProblem { model: &'a str, split: &'a str, problem: String },
     /// Feature extraction of `images` begins.
     Extracting { model: &'a str, split: &'a str, images: usize },
     /// `images` more went through the encoder.
@@ -79,8 +81,17 @@ pub fn evaluate(models: &[EncoderModel], splits: &Splits, cut: Vec<String>, opts
     let mut results = Vec::new();
     for m in models {
         let t = Instant::now();
-        let train = features(m, &splits.train, &fingerprints.0, opts, "train", observer)?;
-        let test = features(m, &splits.test, &fingerprints.1, opts, "test", observer)?;
+        let mut train = features(m, &splits.train, &fingerprints.0, opts, "train", observer)?;
+        let mut test = features(m, &splits.test, &fingerprints.1, opts, "test", observer)?;
+        if train.dim != test.dim {
+            // Possible only when a cached split's width could not be checked
+            // (a foreign model's width is known only from a run): both afresh.
+            let fresh = EvalOptions { cache: None, ..opts.clone() };
+            let problem = format!("cached features of {} and {} values per image for the two splits; extracted again", train.dim, test.dim);
+            observer.event(Progress::CacheProblem { model: &m.name, split: "train and test", problem });
+            train = features(m, &splits.train, &fingerprints.0, &fresh, "train", observer)?;
+            test = features(m, &splits.test, &fingerprints.1, &fresh, "test", observer)?;
+        }
         let t_features = t.elapsed().as_secs_f64();
         if let Some(dir) = &opts.dump_features {
             crate::npy::write_dump(dir, &splits.name, &m.name, (&train, &splits.train.labels), (&test, &splits.test.labels))?;
@@ -115,9 +126,13 @@ fn features(model: &EncoderModel, set: &ImageSet, fingerprint: &str, opts: &Eval
         resize_policy: format!("{RESIZE_POLICY}{}", model.feeding()),
     };
     if let Some(dir) = &opts.cache {
-        if let Some(f) = cache::load(dir, &key, set.len()) {
-            observer.event(Progress::CacheHit { model: &model.name, split });
-            return Ok(f);
+        match cache::load(dir, &key, set.len(), if model.spatial { 0 } else { model.feature_dim }) {
+            cache::Lookup::Hit(f) => {
+                observer.event(Progress::CacheHit { model: &model.name, split });
+                return Ok(f);
+            }
+            cache::Lookup::Bad(why) => observer.event(Progress::CacheProblem { model: &model.name, split, problem: format!("{why}; extracted again") }),
+            cache::Lookup::Miss => {}
         }
     }
     let mut onnx = OnnxModel::from_parts(&model.name, &model.bytes, &model.external, opts.threads, opts.cuda)?;
@@ -128,7 +143,10 @@ fn features(model: &EncoderModel, set: &ImageSet, fingerprint: &str, opts: &Eval
         .map_err(|source| EvalError::Features { split, source })?;
     observer.event(Progress::ExtractionDone);
     if let Some(dir) = &opts.cache {
-        cache::store(dir, &key, &f)?;
+        // The features are good: a cache that cannot be written is no reason to lose them.
+        if let Err(e) = cache::store(dir, &key, &f) {
+            observer.event(Progress::CacheProblem { model: &model.name, split, problem: format!("cannot write the feature cache: {e}; these features are not cached") });
+        }
     }
     Ok(f)
 }

@@ -111,11 +111,20 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>, NpyError> {
 /// A `--dump-features` folder, for one dataset and model:
 /// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
 /// `DIR/DATASET-{train,test}-labels.npy` (int64). Names are made file-safe
-/// the same way when writing and reading, so either the name `mixco eval`
-/// printed or the one in the file name finds the files.
+/// the same way when writing and reading (the name `mixco eval` printed
+/// finds the files), and distinct names stay distinct (`m+1.onnx` and
+/// `m_1.onnx` once wrote one file: `_` is now `__`, other bytes `_XX`).
 fn dump_paths(dir: &Path, dataset: &str, model: &str, split: &str) -> (PathBuf, PathBuf) {
-    let model: String = model.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
-    let dataset = dataset.replace([':', '/'], "_");
+    let safe = |name: &str| -> String {
+        name.bytes()
+            .map(|b| match b {
+                b'_' => "__".to_string(),
+                b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => (b as char).to_string(),
+                b => format!("_{b:02x}"),
+            })
+            .collect()
+    };
+    let (model, dataset) = (safe(model), safe(dataset));
     (dir.join(format!("{dataset}-{model}-{split}.npy")), dir.join(format!("{dataset}-{split}-labels.npy")))
 }
 

@@ -127,6 +127,9 @@ impl Observer for Bars {
     fn event(&mut self, progress: Progress<'_>) {
         match progress {
             Progress::CacheHit { model, split } => eprintln!("{model} {split}: features read from the cache"),
+            Progress::CacheProblem { model, split, problem } => {
+                eprintln!("warning: {model} {split}: {problem} (choose another cache with --cache-dir, or none with --no-cache)")
+            }
             Progress::Extracting { model, split, images } => {
                 let pb = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(images as u64) } else { indicatif::ProgressBar::hidden() };
                 pb.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
