@@ -56,6 +56,10 @@ fn eval_bad_inputs_fail_cleanly() {
     let o = mixco(&["eval", dir.path().join("missing.onnx").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("missing.onnx: No such file"), "{}", text(&o));
+    // Issue 29, group 17: 20,000 threads once meant minutes of silence.
+    let o = mixco(&["eval", junk.to_str().unwrap(), "--threads", "20000"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--threads 20000: this machine has"), "{}", text(&o));
 }
 
 #[test]

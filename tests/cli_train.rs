@@ -74,6 +74,51 @@ fn bad_settings_and_files_fail_cleanly() {
     let o = mixco(&["train", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("run.toml") && text(&o).contains("batch_sise"), "{}", text(&o));
+
+    // Issue 29, group 16: each once panicked, aborted or overflowed; now a
+    // named error before any work (and nothing written).
+    let huge = u64::MAX.to_string();
+    let nan = dir.path().join("nan.toml");
+    std::fs::write(&nan, "knn_temperature = nan\n").unwrap();
+    let head = dir.path().join("head.toml");
+    std::fs::write(&head, "head_dim = 0\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--synthetic-test", "0"], "--knn-every 1: the test split of synthetic is empty"),
+        (vec!["--knn-train-limit", "0"], "--knn-train-limit 0: must be at least 1"),
+        (vec!["--input-size", "0"], "--input-size 0: must be 1 to 1024 px"),
+        (vec!["--queue-size", "100000000000"], "--queue-size 100000000000: must be 1 to 1048576"),
+        (vec!["--epochs", &huge], "--epochs 18446744073709551615: at most 100000"),
+        (vec!["--warmup-epochs", &huge], "--warmup-epochs 18446744073709551615: at most 100000"),
+        (vec!["--mixco", "--mix-warmup-epochs", &huge], "--mix-warmup-epochs 18446744073709551615: at most 100000"),
+        (vec!["--config", nan.to_str().unwrap()], "--knn-temperature NaN: must be positive"),
+        (vec!["--config", head.to_str().unwrap()], "--head-dim 0: must be 1 to"),
+    ];
+    // TINY with a flag's value replaced where it has the flag.
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = TINY.iter().map(|s| s.to_string()).collect();
+        let mut rest = Vec::new();
+        let mut it = extra.iter();
+        while let Some(&flag) = it.next() {
+            let value = if flag.starts_with("--") && flag != "--mixco" { it.next().copied() } else { None };
+            match (args.iter().position(|a| a == flag), value) {
+                (Some(i), Some(v)) => args[i + 1] = v.to_string(),
+                _ => rest.extend(std::iter::once(flag).chain(value).map(String::from)),
+            }
+        }
+        args.extend(rest);
+        args
+    };
+    for (extra, want) in cases {
+        let args = with(&[&["--batch-size", "16", "--output", out.to_str().unwrap()][..], &extra].concat());
+        let o = mixco(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o));
+        assert!(text(&o).contains(want) && !text(&o).contains("panicked"), "{extra:?}: {}", text(&o));
+        assert!(!out.exists(), "{extra:?}: nothing written for a refused run");
+    }
+    // --threads 0 means the default, as in `mixco eval`.
+    let args = with(&["--batch-size", "16", "--threads", "0", "--epochs", "1", "--knn-every", "0", "--output", out.to_str().unwrap()]);
+    let o = mixco(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]

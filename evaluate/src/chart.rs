@@ -147,7 +147,12 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
     text(&mut img, 20, 14, title, [0, 0, 0]);
     let xs: Vec<f64> = panels.iter().flat_map(|(_, ls)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0))).collect();
     let (x0, x1) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-    let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };
+    let (x0, x1) = match (x0.is_finite(), x1 > x0) {
+        (true, true) => (x0, x1),
+        // One epoch: a range around it (the fixed 0..1 once put a far epoch off the image).
+        (true, false) => (x0 - 0.5, x0 + 0.5),
+        _ => (0.0, 1.0),
+    };
     for (p, (name, lines)) in panels.iter().enumerate() {
         let py = top + p as u32 * (panel_h + gap);
         let ys: Vec<f64> = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
@@ -159,10 +164,11 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
         y0 -= pad;
         y1 += pad;
         small_text(&mut img, left as i64, py as i64 - 12, name);
+        // Pixels inside the image whatever the values (pixel arithmetic once overflowed).
         let to_px = |x: f64, y: f64| {
             let fx = left as f64 + (x - x0) / (x1 - x0) * (width - left - right) as f64;
             let fy = (py + panel_h) as f64 - (y - y0) / (y1 - y0) * panel_h as f64;
-            (fx, fy)
+            (fx.clamp(0.0, width as f64 - 5.0), fy.clamp(0.0, height as f64 - 5.0))
         };
         for i in 0..=4 {
             let y = y0 + (y1 - y0) * i as f64 / 4.0;
@@ -299,6 +305,18 @@ mod tests {
         assert!((top..top + h).all(|y| *img.get_pixel(x_missing, y) != orange));
         let png = png_bytes(&img);
         assert_eq!(&png[1..4], b"PNG");
+    }
+
+    /// Issue 29, group 16: a log with epoch u64::MAX (alone, or beside
+    /// small ones) overflowed the pixel arithmetic of `mixco plot`.
+    #[test]
+    fn extreme_epochs_stay_inside_the_image() {
+        let far = u64::MAX as f64;
+        for points in [vec![(far, 1.0)], vec![(0.0, 0.0), (far, 1.0)], vec![(0.0, f64::MAX), (1.0, -f64::MAX)]] {
+            let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points }])];
+            let img = line_panels("t", "epoch", &panels);
+            assert!(img.width() > 0);
+        }
     }
 
     #[test]

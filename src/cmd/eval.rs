@@ -172,6 +172,7 @@ fn evaluate_source(models: &[EncoderModel], source: &mixco_data::Source, root: &
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    super::check_threads(args.threads).map_err(anyhow::Error::msg)?;
     // Before any model runs: a bad output path found after minutes of work loses them.
     if let Some(dir) = args.dump_features.as_ref().filter(|d| d.exists() && !d.is_dir()) {
         bail!("--dump-features {}: is a file, not a folder; name a folder (it is created if missing)", dir.display());

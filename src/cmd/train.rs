@@ -196,8 +196,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let world = launch.as_ref().map_or(1, |l| l.world);
     // Only rank 0 speaks, but for errors.
     let say = |line: String| if launch.as_ref().is_none_or(|l| l.rank == 0) { eprintln!("{line}") };
-    if let Some(t) = args.threads {
-        mixco_train::tch::set_num_threads(t);
+    // 0 means libtorch's default, as `mixco eval --threads 0` means ONNX Runtime's.
+    match args.threads {
+        Some(t) if t < 0 => bail!("--threads {t}: must be 0 (the default) or more"),
+        Some(t) if super::check_threads(t as usize).is_err() => bail!(super::check_threads(t as usize).unwrap_err()),
+        Some(t) if t > 0 => mixco_train::tch::set_num_threads(t),
+        _ => {}
     }
     let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint, super::zoo::tell)).transpose()?;
     let plan = FolderPlan::new(&args.output, resume.as_deref(), args.overwrite).map_err(flagged)?;

@@ -30,6 +30,13 @@ pub struct LayerError {
     pub source: toml::de::Error,
 }
 
+/// The most epochs (and warm-up epochs) a run may have.
+pub const MAX_EPOCHS: usize = 100_000;
+/// The largest MoCo queue (MoCo's own is 65,536 keys).
+pub const MAX_QUEUE: usize = 1 << 20;
+/// The widest projection head.
+pub const MAX_HEAD: usize = 1 << 14;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -195,9 +202,34 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs", "epochs: must be at least 1".into());
         }
-        for (name, v) in [("lr", self.lr), ("temperature", self.temperature()), ("mix-temperature", self.mix_temperature())] {
+        // Stated limits, so that step arithmetic never overflows (in release
+        // builds it once wrapped silently) and nothing huge is allocated.
+        for (name, v) in [("epochs", self.epochs), ("warmup-epochs", self.warmup_epochs), ("mix-warmup-epochs", self.mix_warmup_epochs)] {
+            if v > MAX_EPOCHS {
+                return bad(name, format!("{name} {v}: at most {MAX_EPOCHS}"));
+            }
+        }
+        for (name, v, max) in [("queue-size", self.queue_size, MAX_QUEUE), ("head-dim", self.head_dim, MAX_HEAD), ("head-hidden", self.head_hidden.unwrap_or(1), MAX_HEAD), ("knn-k", self.knn_k, 100_000)] {
+            if v == 0 || v > max {
+                return bad(name, format!("{name} {v}: must be 1 to {max}"));
+            }
+        }
+        for (name, v) in [("knn-train-limit", self.knn_train_limit), ("train-limit", self.train_limit)] {
+            if v == Some(0) {
+                return bad(name, format!("{name} 0: must be at least 1 (leave it out for no limit)"));
+            }
+        }
+        if let Some(s) = self.input_size.filter(|s| !(1..=mixco_model::checkpoint::MAX_INPUT_SIZE).contains(s)) {
+            return bad("input-size", format!("input-size {s}: must be 1 to {} px", mixco_model::checkpoint::MAX_INPUT_SIZE));
+        }
+        for (name, v) in [("lr", self.lr), ("temperature", self.temperature()), ("mix-temperature", self.mix_temperature()), ("knn-temperature", self.knn_temperature)] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(name, format!("{name} {v}: must be positive"));
+            }
+        }
+        for (name, v) in [("momentum", self.momentum), ("weight-decay", self.weight_decay), ("mix-weight", self.mix_weight)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(name, format!("{name} {v}: must be a finite number, 0 or more"));
             }
         }
         if !(0.0..1.0).contains(&self.key_momentum) {

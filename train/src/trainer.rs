@@ -87,6 +87,13 @@ impl Trainer {
                 splits.name
             ))));
         }
+        // The kNN monitor needs test images (an empty split once panicked in torch.cat).
+        if cfg.knn_every > 0 && splits.test.is_empty() {
+            return Err(TrainError::Config(ConfigError::new(
+                "knn-every",
+                format!("knn-every {}: the test split of {} is empty, and the kNN monitor needs test images (0 turns it off)", cfg.knn_every, splits.name),
+            )));
+        }
         if train.height != train.width {
             let problem = format!("{}: images are {}x{}; square images are needed", splits.name, train.height, train.width);
             return Err(TrainError::Data(mixco_data::Error::Invalid(problem)));
@@ -182,6 +189,8 @@ impl Trainer {
         if epochs < reached.max(1) {
             return Err(ConfigError::new("epochs", format!("epochs {epochs}: the run has already trained {reached} epoch(s)")).into());
         }
+        let extended = TrainConfig { epochs, ..self.cfg.clone() };
+        extended.validate()?;
         self.note = Some(format!("epochs {} -> {epochs} at step {} (resumed)", self.cfg.epochs, self.step));
         self.cfg.epochs = epochs;
         Ok(())
