@@ -100,6 +100,12 @@ impl Source {
                 tiny_imagenet::load(&root.join(KnownDataset::TinyImageNet.dir_name()))
             }
             Source::Folder { path, size } => folder::load(path, *size),
+            Source::Synthetic(cfg) if cfg.train.saturating_add(cfg.test) > synthetic::MAX_IMAGES => Err(Error::Invalid(format!(
+                "synthetic: {} training and {} test images; at most {} in all (3 KB each)",
+                cfg.train,
+                cfg.test,
+                synthetic::MAX_IMAGES
+            ))),
             Source::Synthetic(cfg) => Ok(synthetic::generate(cfg)),
         }
     }

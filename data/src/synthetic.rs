@@ -125,6 +125,10 @@ fn split(cfg: &SyntheticConfig, which: u64, n: usize, classes: &Arc<Vec<String>>
     ImageSet { pixels, labels, height: cfg.size, width: cfg.size, classes: classes.clone() }
 }
 
+/// The most images the synthetic set is made with (3 GB of pixels; a count
+/// of 10^10 once asked for 30 TB).
+pub const MAX_IMAGES: usize = 1_000_000;
+
 /// Generates both splits.
 pub fn generate(cfg: &SyntheticConfig) -> Splits {
     let classes = Arc::new(CLASSES.iter().map(|s| s.to_string()).collect());

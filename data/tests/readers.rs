@@ -149,6 +149,15 @@ fn image_folder_resizes_and_holds_out() {
     assert!(err.contains("broken.png: cannot decode image"), "{err}");
 }
 
+/// Issue 29, group 3's next member: a synthetic set of 10^10 images aborted
+/// allocating 30 TB; it is refused by its stated limit.
+#[test]
+fn synthetic_sizes_are_bounded() {
+    let cfg = mixco_data::synthetic::SyntheticConfig { train: 10_000_000_000, test: 10, ..Default::default() };
+    let e = Source::Synthetic(cfg).load(std::path::Path::new(".")).unwrap_err().to_string();
+    assert!(e.contains("synthetic: 10000000000 training and 10 test images; at most 1000000"), "{e}");
+}
+
 #[test]
 fn source_names_parse() {
     assert_eq!(Source::parse("CIFAR-10").unwrap(), Source::Cifar10);
