@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 LIBTORCH_DIR = $(shell $(PY) -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')
 CARGO  = LIBTORCH="$(LIBTORCH_DIR)" cargo
 
-.PHONY: demo test fuzz venv build check-no-torch bench bench-venv bench-torch clean
+.PHONY: demo test fuzz venv build check-no-torch wheel bench bench-venv bench-torch clean
 
 venv: $(STAMP)
 
@@ -33,10 +33,23 @@ check-no-torch: venv
 	$(CARGO) build --no-default-features
 	@if ldd target/debug/mixco | grep -q libtorch; then echo "error: the --no-default-features binary links libtorch" >&2; exit 1; fi
 	@target/debug/mixco --help >/dev/null
+	@cp target/debug/mixco target/debug/mixco-notorch
 	@echo "check-no-torch: the --no-default-features binary has no libtorch"
 
+# The wheel test (scripts/wheel-test.sh) runs on the debug binaries the tests
+# build anyway, before the test suite so that its summary closes the output.
 test: venv check-no-torch
+	$(CARGO) build
+	./scripts/wheel-test.sh
 	$(CARGO) test --workspace
+
+# The wheels users install: `pip install dist/mixco-*.whl onnxruntime==1.31.1`
+# (and dist/mixco_train-*.whl with torch==2.11.0 for `mixco train`).
+wheel: venv
+	$(CARGO) build --release --no-default-features
+	cp target/release/mixco target/release/mixco-notorch
+	$(CARGO) build --release
+	$(PY) scripts/build_wheel.py --bin target/release/mixco-notorch --train-bin target/release/mixco --out dist
 
 # The randomised parser tests with MIXCO_FUZZ variants of each file (default
 # 100,000; `make test` runs a few thousand). The test profile keeps overflow

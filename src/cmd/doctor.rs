@@ -3,10 +3,18 @@ use anyhow::Result;
 /// Reports where the native libraries come from and whether they load.
 pub fn run() -> Result<()> {
     println!("mixco {}", env!("CARGO_PKG_VERSION"));
+    // The wheel's launcher says which wheels run this binary.
+    match std::env::var("MIXCO_WHEEL") {
+        Ok(w) => println!("installed:    from the {w} wheel(s)"),
+        Err(_) => println!("installed:    built from source"),
+    }
     let mut ok = true;
     #[cfg(feature = "train")]
     {
-        println!("libtorch:     linked (PyTorch 2.11 libraries, found through the binary's rpath)");
+        match loaded("libtorch_cpu.so") {
+            Some(path) => println!("libtorch:     linked, loaded from {}", path),
+            None => println!("libtorch:     linked (PyTorch 2.11 libraries)"),
+        }
         match mixco_train::device::load_cuda() {
             Ok(()) if mixco_train::tch::Cuda::is_available() => {
                 println!("CUDA:         available, {} device(s)", mixco_train::tch::Cuda::device_count())
@@ -41,4 +49,11 @@ pub fn run() -> Result<()> {
         anyhow::bail!("a required library is missing (see above)");
     }
     Ok(())
+}
+
+/// Where a shared library this process loaded lives (from /proc/self/maps).
+#[cfg(feature = "train")]
+fn loaded(name: &str) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with(&format!("/{name}"))).map(str::to_string)
 }
