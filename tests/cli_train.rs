@@ -429,3 +429,73 @@ fn a_rendezvous_port_of_another_program_is_named_within_the_timeout() {
         assert!(t.contains(&format!("127.0.0.1:{port}")) && t.contains("not answer as a c10d store") && t.contains(&said), "{t}");
     }
 }
+
+/// TensorBoard's own reader (scripts/tb_read.py in the project venv) over a
+/// run folder: {"scalars": {tag: [[step, value]]}, "text": {...}}; None (and
+/// a message) where the venv has no tensorboard.
+fn tensorboard_read(run: &std::path::Path) -> Option<serde_json::Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join(".venv/bin/python");
+    let o = std::process::Command::new(&py).arg(root.join("scripts/tb_read.py")).arg(run).output();
+    match o {
+        Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'tensorboard'") => {
+            eprintln!("skipped: {} has no tensorboard (make venv installs it from requirements.txt)", py.display());
+            None
+        }
+        Ok(o) => panic!("tb_read.py failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipped: no project venv at {} ({e})", py.display());
+            None
+        }
+    }
+}
+
+/// Issue 32: every run writes TensorBoard event files (rank 0) that
+/// TensorBoard's own reader shows with every tag and step, the epoch values
+/// equal to log.jsonl's; a run resumed from an earlier checkpoint shows no
+/// step twice; --tensorboard false writes none.
+#[test]
+fn tensorboard_shows_every_step_once_with_the_logs_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = mixco(&[TINY, &["--batch-size", "16", "--mixco", "--epochs", "3", "--save-every", "1", "--output", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    // Resumed in place from epoch 1: epochs 2 and 3 are trained (and logged) again.
+    let ck = out.join("epoch-0001.safetensors");
+    let o = mixco(&["train", "--resume", ck.to_str().unwrap(), "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32", "--threads", "1", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let files = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents.")).count();
+    assert_eq!(files, 2, "one event file per start");
+    let Some(tb) = tensorboard_read(&out) else { return };
+    let steps = |tag: &str| -> Vec<(u64, f64)> {
+        tb["scalars"][tag].as_array().unwrap_or_else(|| panic!("no tag {tag}: {tb}")).iter().map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap())).collect()
+    };
+    let total = 3 * 64 / 16;
+    for tag in ["train/loss", "train/loss_contrastive", "train/loss_mix", "train/lr", "train/mix_weight", "train/images_per_s"] {
+        let s: Vec<u64> = steps(tag).iter().map(|p| p.0).collect();
+        assert_eq!(s, (1..=total as u64).collect::<Vec<_>>(), "{tag}: every step once");
+    }
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(out.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * (1.0 + b.abs());
+    for (tag, field) in [("epoch/loss", "loss"), ("epoch/knn_top1", "knn_top1"), ("epoch/query_cosine", "query_cosine"), ("epoch/probe_top1", "probe_top1")] {
+        let want: Vec<(u64, f64)> = log.iter().filter_map(|l| l[field].as_f64().map(|v| (l["step"].as_u64().unwrap(), v))).collect();
+        let got = steps(tag);
+        assert_eq!(got.len(), want.len(), "{tag}: {got:?} vs {want:?}");
+        assert!(got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && close(g.1, w.1)), "{tag}: {got:?} vs log.jsonl {want:?}");
+    }
+    // The per-step losses average to each epoch's logged loss.
+    let per_step = steps("train/loss");
+    for l in log.iter().filter(|l| l["epoch"].as_u64().unwrap() > 0) {
+        let end = l["step"].as_u64().unwrap();
+        let epoch: Vec<f64> = per_step.iter().filter(|p| p.0 > end - 4 && p.0 <= end).map(|p| p.1).collect();
+        let mean = epoch.iter().sum::<f64>() / epoch.len() as f64;
+        assert!((mean - l["loss"].as_f64().unwrap()).abs() < 1e-5, "epoch ending at {end}: {mean} vs {}", l["loss"]);
+    }
+    assert!(tb["text"]["settings"][0][1].as_str().unwrap().contains("mixco = true"), "{}", tb["text"]);
+    // Off: no event file.
+    let quiet = dir.path().join("quiet");
+    let o = mixco(&[TINY, &["--batch-size", "16", "--epochs", "1", "--tensorboard", "false", "--output", quiet.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read_dir(&quiet).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("events.out")));
+}

@@ -19,5 +19,6 @@ pub mod resize;
 pub mod runtime;
 pub mod session;
 pub mod softmax_loss;
+pub mod tensorboard;
 
 pub use model::EncoderModel;

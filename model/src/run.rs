@@ -12,6 +12,8 @@ pub const LOG_FILE: &str = "log.jsonl";
 pub const LAST_FILE: &str = "last.safetensors";
 pub const FINAL_FILE: &str = "final.safetensors";
 pub const CURVES_FILE: &str = "curves.png";
+/// TensorBoard's event files (`mixco_eval::tensorboard`), one per start of a run.
+pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
 /// What runs before 0.1 drew their curves into (still a run file: `--overwrite` removes it).
 const OLD_CURVES_FILE: &str = "curves.svg";
 
@@ -22,7 +24,9 @@ pub fn epoch_file(epoch: usize) -> String {
 
 /// Whether `name` is one of the files a run writes (those above, or an `epoch-NNNN` checkpoint).
 pub fn is_run_file(name: &str) -> bool {
-    matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE | OLD_CURVES_FILE) || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
+    matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE | OLD_CURVES_FILE)
+        || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
+        || name.starts_with(EVENTS_PREFIX)
 }
 
 /// A run's name (in curves and plots): its folder's.

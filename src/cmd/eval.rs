@@ -70,6 +70,10 @@ pub struct EvalArgs {
     /// Also draw the results as a PNG bar chart.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Also write the results as TensorBoard scalars into DIR/MODEL/ (a run
+    /// per model, a tag per dataset and probe), e.g. beside the training runs.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     /// cpu, or cuda[:N] (ONNX Runtime's CUDA execution provider; needs a GPU build of ONNX Runtime).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: EvalDevice,
@@ -241,6 +245,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     if let Some(path) = &args.markdown {
         write(path, report::markdown(&reports).as_bytes())?;
+    }
+    if let Some(dir) = &args.tensorboard {
+        for path in mixco_eval::tensorboard::write_reports(dir, &reports)? {
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -28,7 +28,9 @@ MASTER_ADDR and MASTER_PORT (or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID). --ba
 the global batch; each rank trains on batch-size / N of it, rank 0 writes the folder.
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
-final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png;
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png,
+events.out.tfevents.* (TensorBoard: per-step losses, lr, beta, images/s; per-epoch
+kNN, cos, probe; the settings as text; --tensorboard false turns them off);
 .mixco.lock holds the folder for the running process (a second run into it is
 refused, naming the first one's PID).
 
@@ -53,6 +55,9 @@ pub struct TrainArgs {
     /// Start afresh in an --output that holds an earlier run, deleting its log and checkpoints.
     #[arg(long)]
     overwrite: bool,
+    /// Write TensorBoard event files into --output as training goes (`tensorboard --logdir runs/`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    tensorboard: bool,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -243,7 +248,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if world > 1 { format!(" x {world} ranks ({} images each per step)", c.batch_size / world) } else { String::new() },
         trainer.step
     ));
-    let opts = RunOptions { output: args.output.clone(), interrupt: ctrl_c(trainer.is_leader())?, max_steps: None };
+    let opts = RunOptions { output: args.output.clone(), interrupt: ctrl_c(trainer.is_leader())?, max_steps: None, tensorboard: args.tensorboard };
     let summary = match trainer.is_leader() {
         true => trainer.run(&opts, &mut Terminal::new())?,
         false => trainer.run(&opts, &mut ())?,

@@ -31,7 +31,7 @@ fn main() {
     };
     let dir = std::env::temp_dir().join(format!("synthetic_probe_{}", std::process::id()));
     let mut t = Trainer::new(cfg, &splits, Device::Cpu).unwrap();
-    let opts = RunOptions { output: dir.clone(), interrupt: Arc::new(AtomicBool::new(false)), max_steps: None };
+    let opts = RunOptions { output: dir.clone(), interrupt: Arc::new(AtomicBool::new(false)), max_steps: None, tensorboard: false };
     t.run(&opts, &mut ()).unwrap();
     let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -10,6 +10,7 @@ use mixco_model::run::{append_log, epoch_file, read_log, run_name, EpochLog, CUR
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use mixco_eval::tensorboard::EventFile;
 
 /// How long the other ranks wait for rank 0's monitor and checkpoint (at
 /// least the collectives' timeout).
@@ -21,6 +22,8 @@ pub struct RunOptions {
     pub interrupt: std::sync::Arc<AtomicBool>,
     /// Stop after this many steps of this call (as if interrupted).
     pub max_steps: Option<usize>,
+    /// Also write TensorBoard event files into the output folder (rank 0).
+    pub tensorboard: bool,
 }
 
 /// What a run reports while it trains.
@@ -40,6 +43,16 @@ pub enum Event<'a> {
 
 pub trait Observer {
     fn event(&mut self, event: Event<'_>);
+}
+
+/// An epoch's log line as scalars at its step (the same values as `log.jsonl`).
+fn epoch_events(tb: &mut Option<EventFile>, log: &EpochLog) -> Result<(), TrainError> {
+    let Some(tb) = tb.as_mut() else { return Ok(()) };
+    let fields = [("epoch/loss", log.loss), ("epoch/knn_top1", log.knn_top1), ("epoch/query_cosine", log.query_cosine), ("epoch/probe_top1", log.probe_top1)];
+    let values: Vec<(&str, f64)> = fields.iter().filter_map(|(tag, v)| v.map(|v| (*tag, v))).collect();
+    tb.scalars(log.step, &values)?;
+    tb.flush()?;
+    Ok(())
 }
 
 /// Reports nothing.
@@ -92,19 +105,27 @@ impl Trainer {
         let started = self.step;
         let mut summary = RunSummary { steps: 0, interrupted: false, checkpoint: last_path.clone(), last: None, warnings: Vec::new() };
         let mut last_good = last_path.exists().then(|| last_path.clone());
+        let mut tb = match leader && opts.tensorboard {
+            true => Some(self.start_events(out)?),
+            false => None,
+        };
         if self.step == 0 && self.cfg.knn_every > 0 && leader {
             let log = self.initial_log();
             append_log(&log_path, &log)?;
+            epoch_events(&mut tb, &log)?;
             observer.event(Event::Initial(&log));
         }
         self.wait_for_leader()?;
         while self.step < self.total_steps() {
             let t0 = Instant::now();
             let lr = self.lr();
-            let sums = match self.epoch_steps(opts, started, observer, &last_good)? {
+            let sums = match self.epoch_steps(opts, started, observer, &last_good, &mut tb)? {
                 EpochEnd::Done(sums) => sums,
                 EpochEnd::Interrupted => {
                     observer.event(Event::EpochLeft);
+                    if let Some(tb) = tb.as_mut() {
+                        tb.flush()?;
+                    }
                     if leader {
                         self.checkpoint().save(&last_path)?;
                     }
@@ -129,6 +150,7 @@ impl Trainer {
                 ck.save(&out.join(epoch_file(log.epoch)))?;
             }
             append_log(&log_path, &log)?;
+            epoch_events(&mut tb, &log)?;
             observer.event(Event::EpochEnded { epochs: self.cfg.epochs, log: &log });
             let cos = log.query_cosine.unwrap_or(0.0);
             if cos > COLLAPSE_COSINE && summary.warnings.is_empty() {
@@ -177,7 +199,21 @@ impl Trainer {
     }
 
     /// The steps of the current epoch, to its end or to an interruption.
-    fn epoch_steps(&mut self, opts: &RunOptions, started: usize, observer: &mut dyn Observer, last_good: &Option<PathBuf>) -> Result<EpochEnd, TrainError> {
+    /// A new event file for this call: the settings as text, and after a
+    /// resume a restart at the next step, so that TensorBoard drops what an
+    /// earlier process logged past the checkpoint (as `log.jsonl` is cut).
+    fn start_events(&self, out: &std::path::Path) -> Result<EventFile, TrainError> {
+        let mut tb = EventFile::create(out)?;
+        if self.step > 0 {
+            tb.restart(self.step + 1)?;
+        }
+        let settings = toml::to_string(&self.cfg).unwrap_or_default();
+        tb.text(self.step, "settings", &format!("```toml\n{settings}```"))?;
+        tb.flush()?;
+        Ok(tb)
+    }
+
+    fn epoch_steps(&mut self, opts: &RunOptions, started: usize, observer: &mut dyn Observer, last_good: &Option<PathBuf>, tb: &mut Option<EventFile>) -> Result<EpochEnd, TrainError> {
         let (epoch, epochs, b) = (self.epoch(), self.cfg.epochs, self.cfg.batch_size);
         let images = self.steps_per_epoch * b;
         observer.event(Event::EpochStarted { epoch, epochs, images, done: (self.step % self.steps_per_epoch) * b });
@@ -186,6 +222,7 @@ impl Trainer {
             if self.agreed_stop(opts, started)? {
                 return Ok(EpochEnd::Interrupted);
             }
+            let (lr, beta, t) = (self.lr(), self.mix_weight(), Instant::now());
             let s = match self.train_step() {
                 Ok(s) => s,
                 Err(TrainError::NonFinite { value, step, epoch, .. }) => {
@@ -195,6 +232,14 @@ impl Trainer {
                 Err(e) => return Err(e),
             };
             sums.add(&s);
+            if let Some(tb) = tb.as_mut() {
+                let mut values = vec![("train/loss", s.loss), ("train/loss_contrastive", s.contrastive), ("train/lr", lr)];
+                if self.cfg.mixco {
+                    values.extend([("train/loss_mix", s.mix), ("train/mix_weight", beta)]);
+                }
+                values.push(("train/images_per_s", b as f64 / t.elapsed().as_secs_f64().max(1e-9)));
+                tb.scalars(self.step, &values)?;
+            }
             observer.event(Event::Step { epoch, epochs, images: b, loss: s.loss });
         }
         Ok(EpochEnd::Done(sums))

@@ -33,7 +33,7 @@ fn tiny(method: Method, mixco: bool) -> TrainConfig {
 }
 
 fn opts(dir: &std::path::Path, max_steps: Option<usize>) -> RunOptions {
-    RunOptions { output: dir.into(), interrupt: Arc::new(AtomicBool::new(false)), max_steps }
+    RunOptions { output: dir.into(), interrupt: Arc::new(AtomicBool::new(false)), max_steps, tensorboard: false }
 }
 
 #[test]
