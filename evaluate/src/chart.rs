@@ -132,10 +132,38 @@ pub struct Line {
 /// each with its own title and y range; line `i` has the same colour in
 /// every panel and appears once in the legend (lines past the tenth are
 /// dashed, past the twentieth dotted).
-pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -> RgbImage {
+/// How a panel's y axis is scaled: never zoomed into noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Axis {
+    /// A fixed range (a percentage: 0 to 100), widened if data falls outside.
+    Fixed(f64, f64),
+    /// From zero (or the lowest value, if below) to the highest value.
+    FromZero,
+}
+
+/// The smallest of 1, 2, 2.5, 5 (times a power of ten) at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * p)
+}
+
+/// Whole-number ticks for an integer axis (epochs): a step of 1, 2 or 5
+/// times a power of ten, at most about 10 ticks, on multiples of the step.
+fn integer_ticks(x0: f64, x1: f64) -> Vec<f64> {
+    let raw = ((x1 - x0) / 10.0).max(1.0);
+    let p = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw).unwrap_or(10.0 * p);
+    let first = (x0 / step).ceil() * step;
+    (0..=20).map(|i| first + i as f64 * step).take_while(|x| *x <= x1 + 1e-9).collect()
+}
+
+pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>, Axis)]) -> RgbImage {
     let (left, right, panel_h, gap) = (90u32, 30u32, 220u32, 60u32);
     let width = 760u32;
-    let labels: Vec<&str> = panels.iter().flat_map(|(_, ls)| ls.iter().map(|l| l.label.as_str())).fold(Vec::new(), |mut v, l| {
+    let labels: Vec<&str> = panels.iter().flat_map(|(_, ls, _)| ls.iter().map(|l| l.label.as_str())).fold(Vec::new(), |mut v, l| {
         if !v.contains(&l) {
             v.push(l);
         }
@@ -145,7 +173,7 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
     let height = top + panels.len() as u32 * (panel_h + gap) + labels.len() as u32 * (GLYPH + 8) + 30;
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     text(&mut img, 20, 14, title, [0, 0, 0]);
-    let xs: Vec<f64> = panels.iter().flat_map(|(_, ls)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0))).collect();
+    let xs: Vec<f64> = panels.iter().flat_map(|(_, ls, _)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0))).collect();
     let (x0, x1) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let (x0, x1) = match (x0.is_finite(), x1 > x0) {
         (true, true) => (x0, x1),
@@ -153,16 +181,24 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
         (true, false) => (x0 - 0.5, x0 + 0.5),
         _ => (0.0, 1.0),
     };
-    for (p, (name, lines)) in panels.iter().enumerate() {
+    for (p, (name, lines, axis)) in panels.iter().enumerate() {
         let py = top + p as u32 * (panel_h + gap);
         let ys: Vec<f64> = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
         let (mut y0, mut y1) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
         if !(y0.is_finite() && y1.is_finite()) {
             continue;
         }
-        let pad = ((y1 - y0) * 0.1).max(1e-3 * y1.abs().max(1.0));
-        y0 -= pad;
-        y1 += pad;
+        // The axis's own range (widened by the data), so that noise stays flat.
+        (y0, y1) = match *axis {
+            Axis::Fixed(lo, hi) => (y0.min(lo), y1.max(hi)),
+            Axis::FromZero => (y0.min(0.0), y1),
+        };
+        // Round the range out to a nice step (1, 2, 2.5 or 5 x 10^k) so the ticks read as numbers.
+        let step = nice_step(((y1 - y0) / 4.0).max(1e-3 * y1.abs().max(1.0)));
+        (y0, y1) = ((y0 / step).floor() * step, (y1 / step).ceil() * step);
+        if y1 - y0 < step {
+            y1 = y0 + step;
+        }
         small_text(&mut img, left as i64, py as i64 - 12, name);
         // Pixels inside the image whatever the values (pixel arithmetic once overflowed).
         let to_px = |x: f64, y: f64| {
@@ -170,20 +206,20 @@ pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>)]) -
             let fy = (py + panel_h) as f64 - (y - y0) / (y1 - y0) * panel_h as f64;
             (fx.clamp(0.0, width as f64 - 5.0), fy.clamp(0.0, height as f64 - 5.0))
         };
-        for i in 0..=4 {
-            let y = y0 + (y1 - y0) * i as f64 / 4.0;
+        let decimals = (0..4).find(|d| ((step * 10f64.powi(*d)) - (step * 10f64.powi(*d)).round()).abs() < 1e-6).unwrap_or(4) as usize;
+        let ticks = (((y1 - y0) / step).round() as usize).min(20);
+        for i in 0..=ticks {
+            let y = y0 + step * i as f64;
             let (_, fy) = to_px(x0, y);
             rect(&mut img, left, fy as u32, width - right, fy as u32 + 1, [230, 230, 230]);
-            let label = format!("{y:.2}");
+            let label = format!("{y:.decimals$}");
             small_text(&mut img, left as i64 - 8 - label.len() as i64 * 6, fy as i64 - 4, &label);
         }
         rect(&mut img, left, py, left + 2, py + panel_h, [0, 0, 0]);
         rect(&mut img, left, py + panel_h, width - right, py + panel_h + 2, [0, 0, 0]);
-        let xticks = (x1 - x0).round().clamp(1.0, 10.0) as usize;
-        for i in 0..=xticks {
-            let x = x0 + (x1 - x0) * i as f64 / xticks as f64;
+        for x in integer_ticks(x0, x1) {
             let (fx, _) = to_px(x, y0);
-            let label = if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { format!("{x:.1}") };
+            let label = format!("{x:.0}");
             small_text(&mut img, fx as i64 - label.len() as i64 * 3, (py + panel_h + 6) as i64, &label);
         }
         for line in lines {
@@ -234,16 +270,16 @@ fn segment(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: [u8; 3], dash: u
 type Field = fn(&EpochLog) -> Option<f64>;
 
 /// The panels of training curves: (title, log field, scale, drawn even when no run logged it).
-const CURVES: [(&str, Field, f64, bool); 4] = [
-    ("contrastive loss", |l| l.loss_contrastive, 1.0, true),
-    ("MixCo loss", |l| l.loss_mix, 1.0, false),
-    ("kNN top-1 (%)", |l| l.knn_top1, 100.0, true),
-    ("mean cosine between images", |l| l.query_cosine, 1.0, false),
+const CURVES: [(&str, Field, f64, bool, Axis); 4] = [
+    ("contrastive loss", |l| l.loss_contrastive, 1.0, true, Axis::FromZero),
+    ("MixCo loss", |l| l.loss_mix, 1.0, false, Axis::FromZero),
+    ("kNN top-1 (%)", |l| l.knn_top1, 100.0, true, Axis::Fixed(0.0, 100.0)),
+    ("mean cosine between images", |l| l.query_cosine, 1.0, false, Axis::Fixed(0.0, 1.0)),
 ];
 
 /// Whether a run's log holds anything [`training_curves`] draws.
 pub fn has_curves(log: &[EpochLog]) -> bool {
-    CURVES.iter().any(|(_, field, _, always)| *always && log.iter().any(|l| field(l).is_some()))
+    CURVES.iter().any(|(_, field, _, always, _)| *always && log.iter().any(|l| field(l).is_some()))
 }
 
 /// Training curves of `runs` (a label and its `log.jsonl` each), one colour
@@ -251,19 +287,15 @@ pub fn has_curves(log: &[EpochLog]) -> bool {
 /// kNN monitor and the collapse monitor (when logged), per epoch. What the
 /// trainer draws into `curves.png` and `mixco plot` for several runs.
 pub fn training_curves(title: &str, runs: &[(String, Vec<EpochLog>)]) -> RgbImage {
-    let panels: Vec<(String, Vec<Line>)> = CURVES
+    let panels: Vec<(String, Vec<Line>, Axis)> = CURVES
         .iter()
-        .map(|(name, field, scale, _)| {
+        .filter_map(|(name, field, scale, always, axis)| {
             let lines = runs
                 .iter()
                 .map(|(label, log)| Line { label: label.clone(), points: log.iter().filter_map(|l| field(l).map(|v| (l.epoch as f64, scale * v))).collect() })
+                .filter(|l| *always || !l.points.is_empty())
                 .collect::<Vec<_>>();
-            (name.to_string(), lines)
-        })
-        .zip(CURVES)
-        .filter_map(|((name, lines), (_, _, _, always))| {
-            let lines: Vec<Line> = lines.into_iter().filter(|l| always || !l.points.is_empty()).collect();
-            (always || !lines.is_empty()).then_some((name, lines))
+            (*always || !lines.is_empty()).then(|| (name.to_string(), lines, *axis))
         })
         .collect();
     line_panels(title, "epoch", &panels)
@@ -307,13 +339,32 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
     }
 
+    #[test]
+    fn y_steps_are_nice_numbers() {
+        assert_eq!(nice_step(1.6), 2.0);
+        assert_eq!(nice_step(25.0), 25.0);
+        assert_eq!(nice_step(0.25), 0.25);
+        assert_eq!(nice_step(0.07), 0.1);
+        assert_eq!(nice_step(3.0), 5.0);
+    }
+
+    /// Issue 32: epochs are whole numbers (ticks were once at 1.2, 2.4, ...).
+    #[test]
+    fn epoch_ticks_are_whole_numbers() {
+        assert_eq!(integer_ticks(0.0, 12.0), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+        assert_eq!(integer_ticks(1.0, 5.0), [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(integer_ticks(3.5, 4.5), [4.0]);
+        assert_eq!(integer_ticks(0.0, 1000.0).len(), 11);
+        assert!(integer_ticks(0.0, 37.0).iter().all(|x| x.fract() == 0.0 && x % 5.0 == 0.0));
+    }
+
     /// Issue 29, group 16: a log with epoch u64::MAX (alone, or beside
     /// small ones) overflowed the pixel arithmetic of `mixco plot`.
     #[test]
     fn extreme_epochs_stay_inside_the_image() {
         let far = u64::MAX as f64;
         for points in [vec![(far, 1.0)], vec![(0.0, 0.0), (far, 1.0)], vec![(0.0, f64::MAX), (1.0, -f64::MAX)]] {
-            let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points }])];
+            let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points }], Axis::FromZero)];
             let img = line_panels("t", "epoch", &panels);
             assert!(img.width() > 0);
         }
@@ -321,25 +372,25 @@ mod tests {
 
     #[test]
     fn lines_pass_through_their_points() {
-        let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points: vec![(0.0, 0.0), (2.0, 1.0)] }])];
+        let panels = vec![("loss".to_string(), vec![Line { label: "a".into(), points: vec![(0.0, 0.0), (2.0, 1.0)] }], Axis::FromZero)];
         let img = line_panels("t", "epoch", &panels);
-        // x from 90 to 730, y from 50 + 220 (bottom) up, with 10% padding in y.
+        // x from 90 to 730, y from 0 at 50 + 220 (bottom) up to 1 (ticks every 0.25).
         let blue = Rgb(PALETTE[0]);
-        let (x_mid, y_mid) = (90.0 + 320.0, 50.0 + 220.0 - 110.0);
+        let (x_mid, y_mid) = (90.0 + 320.0, 50.0 + 220.0 - 0.5 * 220.0);
         assert_eq!(*img.get_pixel(x_mid as u32, y_mid as u32), blue, "the segment's middle");
         assert_ne!(*img.get_pixel(x_mid as u32, (y_mid - 30.0) as u32), blue);
     }
 
     #[test]
     fn lines_past_the_tenth_are_dashed_in_a_repeated_colour() {
-        // Eleven flat lines at y = 0..10: the eleventh (y = 10) is blue like the first, but dashed.
-        let lines = (0..11).map(|k| Line { label: format!("l{k}"), points: vec![(0.0, k as f64), (1.0, k as f64)] }).collect();
-        let img = line_panels("t", "epoch", &[("loss".to_string(), lines)]);
+        // Eleven flat lines at y = 1..11: the eleventh (y = 11) is blue like the first, but dashed.
+        let lines = (0..11).map(|k| Line { label: format!("l{k}"), points: vec![(0.0, k as f64 + 1.0), (1.0, k as f64 + 1.0)] }).collect();
+        let img = line_panels("t", "epoch", &[("loss".to_string(), lines, Axis::FromZero)]);
         let blue = Rgb(PALETTE[0]);
-        // y = 10 + 10% padding -> 1 pixel per 0.0909 of y; the top line sits at 50 + 220 / 12.
-        let row = |y: f64| (50.0 + 220.0 - (y + 1.0) / 12.0 * 220.0) as u32;
+        // y from 0 up to 12 (ticks every 5 would be too few: 11 / 4 -> a step of 5, range 0..15).
+        let row = |y: f64| (50.0 + 220.0 - y / 15.0 * 220.0) as u32;
         let on = |y: f64| (100..720).filter(|&x| *img.get_pixel(x, row(y)) == blue).count();
-        let (solid, dashed) = (on(0.0), on(10.0));
+        let (solid, dashed) = (on(1.0), on(11.0));
         assert!(solid > 600, "the first line is solid ({solid} of 620 pixels)");
         assert!((250..450).contains(&dashed), "the eleventh is about half drawn ({dashed} of 620)");
         assert_eq!(line_style(10), (PALETTE[0], 9));
