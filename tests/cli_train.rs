@@ -499,3 +499,24 @@ fn tensorboard_shows_every_step_once_with_the_logs_values() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read_dir(&quiet).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("events.out")));
 }
+
+/// Issue 29, group 16 ("classes with fewer than 10 images with the kNN
+/// monitor on"): a folder set whose blue channel is constant had std 0, NaN
+/// features and a panic in the monitor's kNN; its std is now at least 1/255.
+#[test]
+fn a_folder_set_with_a_constant_channel_and_small_classes_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (class, n) in [("a", 20), ("b", 5), ("c", 3)] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        for i in 0..n {
+            // Blue is 7 in every image (png_rgb's seed).
+            std::fs::write(data.join(class).join(format!("{i}.png")), mixco_testkit::png_rgb(16 + i, 16, 7)).unwrap();
+        }
+    }
+    let out = dir.path().join("run");
+    let dataset = format!("folder:{}", data.display());
+    let o = mixco(&["train", "--dataset", &dataset, "--image-size", "16", "--arch", "resnet10", "--width", "4", "--batch-size", "4", "--bn-splits", "2",
+        "--queue-size", "8", "--knn-k", "5", "--epochs", "1", "--threads", "1", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success() && !text(&o).contains("panicked"), "{}", text(&o));
+}

@@ -67,7 +67,8 @@ impl ImageSet {
     }
 
     /// Per-channel mean and standard deviation of the pixels, scaled to [0, 1]:
-    /// the normalisation a model trained on this split uses.
+    /// the normalisation a model trained on this split uses. A std is at least
+    /// 1/255 (one grey level).
     pub fn channel_stats(&self) -> ([f32; 3], [f32; 3]) {
         let plane = self.height * self.width;
         let mut sum = [0u64; 3];
@@ -86,7 +87,9 @@ impl ImageSet {
         for c in 0..3 {
             let m = sum[c] as f64 / n;
             mean[c] = (m / 255.0) as f32;
-            std[c] = ((sq[c] as f64 / n - m * m).max(0.0).sqrt() / 255.0) as f32;
+            // At least one grey level: a constant channel (a grey or one-colour
+            // set) once gave std 0, NaN features and a panic in the kNN monitor.
+            std[c] = ((sq[c] as f64 / n - m * m).max(0.0).sqrt().max(1.0) / 255.0) as f32;
         }
         (mean, std)
     }

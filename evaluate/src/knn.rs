@@ -58,7 +58,7 @@ fn votes_right(row: &[f32], idx: &mut Vec<usize>, train_y: &[u32], label: u32, c
             for &i in idx.iter().take(k) {
                 votes[train_y[i] as usize] += (row[i] / t).exp();
             }
-            let pred = votes.iter().enumerate().max_by(|x, y| x.1.partial_cmp(y.1).unwrap()).map(|(c, _)| c).unwrap_or(0);
+            let pred = votes.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|(c, _)| c).unwrap_or(0);
             (pred == label as usize) as usize
         })
         .collect()
