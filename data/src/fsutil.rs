@@ -10,6 +10,19 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `name` as a file name: letters, digits, `.` and `-` kept, `_` as `__`,
+/// any other byte as `_XX`, so that distinct names stay distinct files
+/// (`m+1.onnx` and `m_1.onnx` once wrote one).
+pub fn safe_file_name(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' => "__".to_string(),
+            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => (b as char).to_string(),
+            b => format!("_{b:02x}"),
+        })
+        .collect()
+}
+
 /// A path beside `path` that no other process will pick: `.name.tmp-PID-N`.
 pub fn temp_path(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -143,19 +143,22 @@ pub enum Axis {
 
 /// The smallest of 1, 2, 2.5, 5 (times a power of ten) at least `raw`.
 fn nice_step(raw: f64) -> f64 {
+    step_of(raw, &[1.0, 2.0, 2.5, 5.0])
+}
+
+/// The smallest `m` x 10^k (m from `mantissas`) at least `raw`.
+fn step_of(raw: f64, mantissas: &[f64]) -> f64 {
     if !(raw.is_finite() && raw > 0.0) {
         return 1.0;
     }
     let p = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * p)
+    mantissas.iter().map(|m| m * p).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * p)
 }
 
 /// Whole-number ticks for an integer axis (epochs): a step of 1, 2 or 5
 /// times a power of ten, at most about 10 ticks, on multiples of the step.
 fn integer_ticks(x0: f64, x1: f64) -> Vec<f64> {
-    let raw = ((x1 - x0) / 10.0).max(1.0);
-    let p = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw).unwrap_or(10.0 * p);
+    let step = step_of(((x1 - x0) / 10.0).max(1.0), &[1.0, 2.0, 5.0]);
     let first = (x0 / step).ceil() * step;
     (0..=20).map(|i| first + i as f64 * step).take_while(|x| *x <= x1 + 1e-9).collect()
 }

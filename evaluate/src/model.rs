@@ -166,7 +166,16 @@ impl EncoderModel {
         // The cache key covers the external data too.
         let sha256 = match external.is_empty() {
             true => sha256_hex(&bytes),
-            false => sha256_hex(&[&bytes[..], &external.iter().flat_map(|(n, b)| [n.as_bytes(), b]).flatten().copied().collect::<Vec<u8>>()].concat()),
+            false => {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(&bytes);
+                for (name, data) in &external {
+                    h.update(name.as_bytes());
+                    h.update(data);
+                }
+                mixco_data::fsutil::hex(&h.finalize())
+            }
         };
         if proto.producer_name == "mixco" || metadata.contains_key("mixco_version") {
             let num = |k: &str| -> Result<usize, ModelError> {

@@ -112,18 +112,9 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>, NpyError> {
 /// `DIR/DATASET-MODEL-{train,test}.npy` (float32 features) and
 /// `DIR/DATASET-{train,test}-labels.npy` (int64). Names are made file-safe
 /// the same way when writing and reading (the name `mixco eval` printed
-/// finds the files), and distinct names stay distinct (`m+1.onnx` and
-/// `m_1.onnx` once wrote one file: `_` is now `__`, other bytes `_XX`).
+/// finds the files), and distinct names stay distinct (`fsutil::safe_file_name`).
 fn dump_paths(dir: &Path, dataset: &str, model: &str, split: &str) -> (PathBuf, PathBuf) {
-    let safe = |name: &str| -> String {
-        name.bytes()
-            .map(|b| match b {
-                b'_' => "__".to_string(),
-                b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => (b as char).to_string(),
-                b => format!("_{b:02x}"),
-            })
-            .collect()
-    };
+    let safe = mixco_data::fsutil::safe_file_name;
     let (model, dataset) = (safe(model), safe(dataset));
     (dir.join(format!("{dataset}-{model}-{split}.npy")), dir.join(format!("{dataset}-{split}-labels.npy")))
 }

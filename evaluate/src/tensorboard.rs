@@ -181,8 +181,7 @@ pub fn write_reports(dir: &Path, reports: &[crate::report::Report]) -> Result<Ve
             let at = match files.iter().position(|(name, _)| *name == m.model) {
                 Some(i) => i,
                 None => {
-                    let safe: String = m.model.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-                    files.push((m.model.clone(), EventFile::create(&dir.join(safe))?));
+                    files.push((m.model.clone(), EventFile::create(&dir.join(mixco_data::fsutil::safe_file_name(&m.model)))?));
                     files.len() - 1
                 }
             };

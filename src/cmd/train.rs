@@ -204,8 +204,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // 0 means libtorch's default, as `mixco eval --threads 0` means ONNX Runtime's.
     match args.threads {
         Some(t) if t < 0 => bail!("--threads {t}: must be 0 (the default) or more"),
-        Some(t) if super::check_threads(t as usize).is_err() => bail!(super::check_threads(t as usize).unwrap_err()),
-        Some(t) if t > 0 => mixco_train::tch::set_num_threads(t),
+        Some(t) if t > 0 => {
+            super::check_threads(t as usize).map_err(anyhow::Error::msg)?;
+            mixco_train::tch::set_num_threads(t)
+        }
         _ => {}
     }
     let resume = args.resume.as_ref().map(|spec| mixco_zoo::resolve(spec, mixco_zoo::FileKind::Checkpoint, super::zoo::tell)).transpose()?;

@@ -81,7 +81,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
             (Leaf::Opaque(_), _) => {}
         }
     }
-    let dropped = group_outside(dropped, &choice.root);
+    let mut dropped = group_outside(dropped, &choice.root);
     let skipped = leaves.iter().filter_map(|l| match &l.value {
         Leaf::Opaque(o) => Some((l.path.clone(), o.class.clone())),
         _ => None,
@@ -89,7 +89,6 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     let skipped: Vec<(String, String)> = skipped.collect();
     let arch = infer_arch(&ours, opts).map_err(fail)?;
     let head = head_of(&ours, arch.backbone().feature_dim);
-    let mut dropped = dropped;
     drop_extra(&mut ours, &arch, &head, &mut mapped, &mut dropped);
     let config = config_for(arch, head, &choice, opts);
     let mut specs = config.arch.backbone().tensors();

@@ -76,7 +76,7 @@ impl FileKind {
     pub fn check_content(self, head: &[u8]) -> Result<(), String> {
         let ok = match self {
             // torch.save: a zip archive, or the legacy format's pickle.
-            FileKind::Pytorch => head.starts_with(b"PK\x03\x04") || head.starts_with(&[0x80, 0x02]),
+            FileKind::Pytorch => crate::torch_file::looks_like_torch_save(head),
             // An 8-byte header length, then the JSON header.
             FileKind::Checkpoint => head.len() > 8 && head[8] == b'{',
             // ModelProto's first field: ir_version (1, varint) or another field's tag.

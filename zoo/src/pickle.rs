@@ -347,16 +347,9 @@ impl Reader<'_> {
         let n = usize::try_from(n).map_err(|_| "the pickle ends early")?;
         Ok(self.take(n)?.to_vec())
     }
-    /// Items added to an opaque object (SETITEMS, APPENDS, BUILD) are counted, not kept.
-    fn absorb(target: &mut Value, added: usize) -> bool {
-        match target {
-            Value::Opaque(o) => {
-                o.tensors = o.tensors.saturating_add(added);
-                true
-            }
-            _ => false,
-        }
-    }
+    /// Items added to an opaque object (SETITEMS, APPENDS, BUILD) are
+    /// counted, not kept (and counted only there: plain containers, a state
+    /// dict's included, are never walked for it).
     fn count_into(o: &mut Opaque, added: usize) {
         o.tensors = o.tensors.saturating_add(added);
     }
@@ -463,19 +456,17 @@ impl Reader<'_> {
                 }
                 op::APPEND => {
                     let (v, d) = self.pop_with_depth()?;
-                    let n = v.tensor_count();
                     match self.top_holding(d)? {
                         Value::List(l) => l.push(v),
-                        Value::Opaque(o) => Self::count_into(o, n),
+                        Value::Opaque(o) => Self::count_into(o, v.tensor_count()),
                         other => return Err(format!("malformed pickle: APPEND to a {}", other.kind()).into()),
                     }
                 }
                 op::APPENDS | op::ADDITEMS => {
                     let (items, d) = self.pop_mark()?;
-                    let n = items.iter().map(Value::tensor_count).sum();
                     match self.top_holding(d)? {
                         Value::List(l) => l.extend(items),
-                        Value::Opaque(o) => Self::count_into(o, n),
+                        Value::Opaque(o) => Self::count_into(o, items.iter().map(Value::tensor_count).sum()),
                         other => return Err(format!("malformed pickle: APPENDS to a {}", other.kind()).into()),
                     }
                 }
@@ -495,18 +486,16 @@ impl Reader<'_> {
                 op::SETITEM => {
                     let (v, dv) = self.pop_with_depth()?;
                     let (k, dk) = self.pop_with_depth()?;
-                    let n = k.tensor_count() + v.tensor_count();
-                    let top = self.top_holding(dv.max(dk))?;
-                    if !Self::absorb(top, n) {
-                        set_items(top, vec![(k, v)])?;
+                    match self.top_holding(dv.max(dk))? {
+                        Value::Opaque(o) => Self::count_into(o, k.tensor_count() + v.tensor_count()),
+                        top => set_items(top, vec![(k, v)])?,
                     }
                 }
                 op::SETITEMS => {
                     let (items, d) = self.pop_mark()?;
-                    let n = items.iter().map(Value::tensor_count).sum();
-                    let top = self.top_holding(d)?;
-                    if !Self::absorb(top, n) {
-                        set_items(top, pairs(items)?)?;
+                    match self.top_holding(d)? {
+                        Value::Opaque(o) => Self::count_into(o, items.iter().map(Value::tensor_count).sum()),
+                        top => set_items(top, pairs(items)?)?,
                     }
                 }
                 op::GLOBAL => {
@@ -560,10 +549,9 @@ impl Reader<'_> {
                 op::BUILD => {
                     // BUILD: OrderedDict state (state_dict()'s `_metadata`) carries no tensors.
                     let state = self.pop()?;
-                    let n = state.tensor_count();
                     match (self.top()?, &state) {
                         (Value::Dict(_), _) | (Value::Tensor(_), Value::Dict(_) | Value::None | Value::Tuple(_)) => {}
-                        (Value::Opaque(o), _) => Self::count_into(o, n),
+                        (Value::Opaque(o), s) => Self::count_into(o, s.tensor_count()),
                         (t, _) => return Err(format!("refused: BUILD on a {} (only dicts, tensors and opaque objects may carry state)", t.kind()).into()),
                     }
                 }

@@ -122,7 +122,8 @@ impl Zoo {
         if let Some(size) = file.size.filter(|&s| s != meta.len()) {
             return Ok(FileStatus::Corrupt(format!("{} bytes, the manifest says {size}", meta.len())));
         }
-        Ok(match self.problem(model, file, &path, &sha256_file(&path)?)? {
+        let pin = self.pinned(model, file.kind)?;
+        Ok(match self.problem(model, file, &path, &sha256_file(&path)?, pin.as_deref()) {
             None => FileStatus::Verified,
             Some(why) => FileStatus::Corrupt(why),
         })
@@ -130,16 +131,17 @@ impl Zoo {
 
     /// What is wrong with the file at `path`, whose SHA-256 is `got`: its
     /// pin when it has one (the pin replaces weaker checks), else the
-    /// manifest's check. Its size is checked by the caller.
-    fn problem(&self, model: &Model, file: &File, path: &Path, got: &str) -> Result<Option<String>, Error> {
-        if let Some(pin) = self.pinned(model, file.kind)? {
+    /// manifest's check. Its size is checked by the caller; `pin` is its
+    /// [`pinned`](Self::pinned) SHA-256.
+    fn problem(&self, model: &Model, file: &File, path: &Path, got: &str, pin: Option<&str>) -> Option<String> {
+        if let Some(pin) = pin {
             let unpin = self.pin_path(model, file.kind);
-            return Ok((got != pin).then(|| {
+            return (got != pin).then(|| {
                 format!("SHA-256 {got}, pinned at its first pull as {pin}: the file changed since (if you trust the new file, delete {} and pull again)", unpin.display())
-            }));
+            });
         }
         let check = file.check();
-        Ok((!check.passes(got, || md5_file(path).unwrap_or_default())).then(|| format!("SHA-256 {got}; the manifest asks for {check}")))
+        (!check.passes(got, || md5_file(path).unwrap_or_default())).then(|| format!("SHA-256 {got}; the manifest asks for {check}"))
     }
 
     /// The full SHA-256 the file was verified by: the manifest's, else its pin.
@@ -204,15 +206,19 @@ impl Zoo {
         let check = file.check();
         // With no published hash, only the content's form vouches for it
         // before it is pinned for ever (a portal's page once was).
-        let head = fs::read(&staging).map(|b| b[..b.len().min(64)].to_vec()).unwrap_or_default();
-        let form = match check == Check::Unverified && self.pinned(model, file.kind)?.is_none() {
+        let pin = self.pinned(model, file.kind)?;
+        let mut head = Vec::new();
+        if let Ok(f) = fs::File::open(&staging) {
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 64), &mut head);
+        }
+        let form = match check == Check::Unverified && pin.is_none() {
             true => file.kind.check_content(&head).err(),
             false => None,
         };
         let problem = match (file.size, form) {
             (Some(want), _) if want != size => Some(format!("got {size} bytes, the manifest says {want}")),
             (_, Some(what)) => Some(what),
-            _ => self.problem(model, file, &staging, &got)?,
+            _ => self.problem(model, file, &staging, &got, pin.as_deref()),
         };
         if let Some(problem) = problem {
             discard();
@@ -221,7 +227,7 @@ impl Zoo {
         let dir = path.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).map_err(|e| mixco_data::Error::io(dir, e))?;
         fs::rename(&staging, path).map_err(|e| mixco_data::Error::io(path, e))?;
-        if !matches!(check, Check::Sha256(_)) && self.pinned(model, file.kind)?.is_none() {
+        if !matches!(check, Check::Sha256(_)) && pin.is_none() {
             mixco_data::fsutil::write_atomic(&self.pin_path(model, file.kind), format!("{got}\n").as_bytes())?;
             (self.notify)(&Notice::Pinned { name: model.name.clone(), check, sha256: got });
         }

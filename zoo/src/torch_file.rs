@@ -32,6 +32,12 @@ pub const FORMATS: &[Format] = &[
     Format { name: "zip", detect: |_| true, read: read_zip },
 ];
 
+/// Whether a file's first bytes can be a torch.save file: a zip archive, or
+/// the legacy format's first pickle (protocol 2 or later).
+pub fn looks_like_torch_save(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || (head.first() == Some(&0x80) && head.get(1).is_some_and(|&p| (2..=5).contains(&p)))
+}
+
 /// Reads a `torch.save` file from memory. Errors are sentences without the file name.
 pub fn read(bytes: &[u8]) -> Result<TorchFile, ReadError> {
     Ok(read_with_format(bytes)?.0)
@@ -77,10 +83,15 @@ fn read_legacy(bytes: &[u8]) -> Result<TorchFile, ReadError> {
         Value::List(keys) => keys,
         v => return Err(format!("PyTorch's legacy format: the storage keys are a {v:?}, not a list").into()),
     };
+    // Each storage the object named, by key (first naming wins; views share it).
+    let mut named: HashMap<&str, &pickle::StorageRef> = HashMap::new();
+    for s in &object.storages {
+        named.entry(s.key.as_str()).or_insert(s);
+    }
     let mut storages = HashMap::new();
     for key in keys {
         let Value::Str(key) = key else { return Err("PyTorch's legacy format: a storage key that is not a string".into()) };
-        let s = object.storages.iter().find(|s| s.key == key).ok_or_else(|| format!("the file stores storage {key}, which no tensor names"))?;
+        let s = *named.get(key.as_str()).ok_or_else(|| format!("the file stores storage {key}, which no tensor names"))?;
         let count = bytes.get(pos..pos + 8).ok_or_else(|| format!("the file ends before storage {key}"))?;
         let count = u64::from_le_bytes(count.try_into().unwrap());
         if count != s.stored as u64 {
