@@ -28,6 +28,9 @@ import tempfile
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Licences of what the binaries embed (the charts' font), shipped in each
+# wheel's .dist-info/licenses/ (PEP 639's place for them).
+EMBEDDED_LICENCES = [os.path.join(ROOT, "evaluate", "fonts", "LICENSE-DejaVu.txt")]
 ORT = "onnxruntime==1.31.1"
 TORCH = "torch==2.11.0"
 STAMP = (1980, 1, 1, 0, 0, 0)
@@ -69,6 +72,7 @@ def write_wheel(out_dir, dist, ver, tag, files, metadata, entry_points=None):
     info = f"{dist}-{ver}.dist-info"
     wheel = f"Wheel-Version: 1.0\nGenerator: mixco scripts/build_wheel.py\nRoot-Is-Purelib: false\nTag: {tag}\n"
     entries = list(files) + [(f"{info}/METADATA", metadata.encode(), False), (f"{info}/WHEEL", wheel.encode(), False)]
+    entries += [(f"{info}/licenses/{os.path.basename(p)}", open(p, "rb").read(), False) for p in EMBEDDED_LICENCES]
     if entry_points:
         entries.append((f"{info}/entry_points.txt", entry_points.encode(), False))
     entries.sort(key=lambda e: e[0])

@@ -17,5 +17,6 @@ echo "== 1/3 pre-training ResNet-10 (width 16) with MoCo-v2 + MixCo on the embed
 echo "== 2/3 exporting the encoder to ONNX"
 "$mixco" export --onnx "$out/final.safetensors" -o "$out/encoder.onnx" --verify
 echo "== 3/3 evaluating with ONNX Runtime: linear probe and kNN, trained against random"
-"$mixco" eval "$out/encoder.onnx" "${data[@]}" --json "$out/eval.json"
-echo "== files in $out: final.safetensors, encoder.onnx, eval.json, log.jsonl, curves.png, synthetic.png"
+"$mixco" eval "$out/encoder.onnx" "${data[@]}" --json "$out/eval.json" --png "$out/eval.png"
+echo "== files in $out: final.safetensors, encoder.onnx, eval.json, eval.png/.svg (bars), log.jsonl,"
+echo "   curves.png/.svg, events.out.tfevents.* (tensorboard --logdir $(dirname "$out")), synthetic.png"

@@ -125,10 +125,10 @@ pub fn csv(reports: &[Report]) -> String {
     csv
 }
 
-/// Linear and kNN-200 top-1 of every model on every dataset, as bars (PNG).
-pub fn chart(reports: &[Report]) -> Vec<u8> {
-    use crate::chart::{bar_chart, png_bytes, Series};
-    let groups: Vec<String> = reports.iter().flat_map(|r| [format!("{} linear", r.dataset), format!("{} kNN", r.dataset)]).collect();
+/// Linear and kNN-200 top-1 of every model on every dataset, as bars.
+pub fn chart(reports: &[Report]) -> crate::chart::Figure {
+    use crate::chart::{bar_chart, Series};
+    let groups: Vec<String> = reports.iter().flat_map(|r| [format!("{} linear", r.dataset), format!("{} kNN-200", r.dataset)]).collect();
     let series = reports[0]
         .results
         .iter()
@@ -143,7 +143,7 @@ pub fn chart(reports: &[Report]) -> Vec<u8> {
                 .collect(),
         })
         .collect::<Vec<_>>();
-    png_bytes(&bar_chart("top-1 accuracy (%)", &groups, &series))
+    bar_chart("top-1 accuracy (%)", &groups, &series)
 }
 
 #[cfg(test)]
@@ -198,6 +198,11 @@ mod tests {
         let csv = csv(&reports);
         assert_eq!(csv.lines().nth(1), Some("a.onnx,cifar10,0.5000,0.9000,0.4900,0.4800"));
         assert_eq!(csv.lines().count(), 5);
-        assert_eq!(&chart(&reports)[1..4], b"PNG");
+        let fig = chart(&reports);
+        assert_eq!(&fig.png()[1..4], b"PNG");
+        let svg = fig.svg();
+        for label in ["cifar10 linear", "cifar100 kNN-200", "a.onnx", "random resnet10", "48.0", "8.0"] {
+            assert!(svg.contains(&format!("aria-label=\"{label}\"")), "{label}");
+        }
     }
 }

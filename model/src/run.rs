@@ -12,10 +12,10 @@ pub const LOG_FILE: &str = "log.jsonl";
 pub const LAST_FILE: &str = "last.safetensors";
 pub const FINAL_FILE: &str = "final.safetensors";
 pub const CURVES_FILE: &str = "curves.png";
+/// The same curves as SVG (runs before 0.1 also wrote this name).
+pub const CURVES_SVG_FILE: &str = "curves.svg";
 /// TensorBoard's event files (`mixco_eval::tensorboard`), one per start of a run.
 pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
-/// What runs before 0.1 drew their curves into (still a run file: `--overwrite` removes it).
-const OLD_CURVES_FILE: &str = "curves.svg";
 
 /// The checkpoint kept after `epoch` (`save_every`).
 pub fn epoch_file(epoch: usize) -> String {
@@ -24,7 +24,7 @@ pub fn epoch_file(epoch: usize) -> String {
 
 /// Whether `name` is one of the files a run writes (those above, or an `epoch-NNNN` checkpoint).
 pub fn is_run_file(name: &str) -> bool {
-    matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE | OLD_CURVES_FILE)
+    matches!(name, LOG_FILE | LAST_FILE | FINAL_FILE | CURVES_FILE | CURVES_SVG_FILE)
         || (name.starts_with("epoch-") && name.ends_with(".safetensors"))
         || name.starts_with(EVENTS_PREFIX)
 }
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn run_files_are_known_by_name() {
-        for f in [LOG_FILE, LAST_FILE, FINAL_FILE, CURVES_FILE, "curves.svg", &epoch_file(3)] {
+        for f in [LOG_FILE, LAST_FILE, FINAL_FILE, CURVES_FILE, CURVES_SVG_FILE, &epoch_file(3)] {
             assert!(is_run_file(f), "{f}");
         }
         for f in [".mixco.lock", "notes.txt", "epoch-3.txt"] {

@@ -67,7 +67,8 @@ pub struct EvalArgs {
     /// Also write each model's features and the labels as .npy files into DIR.
     #[arg(long, value_name = "DIR")]
     dump_features: Option<PathBuf>,
-    /// Also draw the results as a PNG bar chart.
+    /// Also draw the results as a bar chart: this PNG and an SVG beside it
+    /// (same name, .svg) for papers.
     #[arg(long)]
     png: Option<PathBuf>,
     /// Also write the results as TensorBoard scalars into DIR/MODEL/ (a run
@@ -235,7 +236,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Ok(())
     };
     if let Some(path) = &args.png {
-        write(path, &report::chart(&reports))?;
+        for path in report::chart(&reports).write(path)? {
+            println!("wrote {}", path.display());
+        }
     }
     if let Some(path) = &args.json {
         write(path, report::to_json(&reports, args.transfer).as_bytes())?;

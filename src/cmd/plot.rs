@@ -10,12 +10,15 @@ use std::path::PathBuf;
 Panels: the contrastive loss, the MixCo loss (when any run has one), the
 kNN top-1 of the monitor and the collapse monitor (mean cosine similarity
 between the projections of different images; older logs lack it), per
-epoch; one colour per run (its folder name).")]
+epoch; one colour per run (its folder name), with a legend. The PNG is
+drawn at twice the layout's size for print; the SVG (text as outlines, in
+DejaVu Sans) is for papers.")]
 pub struct PlotArgs {
     /// Training logs (`log.jsonl` in a run folder), or run folders.
     #[arg(required = true)]
     logs: Vec<PathBuf>,
-    /// Output PNG (written atomically).
+    /// Output PNG; the SVG is written beside it (`compare.png` and
+    /// `compare.svg`; naming the .svg works too). Both written atomically.
     #[arg(short, long)]
     output: PathBuf,
     #[arg(long, default_value = "training curves")]
@@ -23,7 +26,7 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: PlotArgs) -> Result<()> {
-    use mixco_eval::chart::{has_curves, png_bytes, training_curves};
+    use mixco_eval::chart::{has_curves, training_curves};
     let mut runs = Vec::new();
     for path in &args.logs {
         let file = if path.is_dir() { path.join(mixco_model::run::LOG_FILE) } else { path.clone() };
@@ -37,8 +40,8 @@ pub fn run(args: PlotArgs) -> Result<()> {
         };
         runs.push((label, log));
     }
-    let img = training_curves(&args.title, &runs);
-    mixco_data::fsutil::write_atomic(&args.output, &png_bytes(&img))?;
-    println!("wrote {}", args.output.display());
+    for path in training_curves(&args.title, &runs).write(&args.output)? {
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }

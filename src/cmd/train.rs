@@ -28,9 +28,9 @@ MASTER_ADDR and MASTER_PORT (or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID). --ba
 the global batch; each rank trains on batch-size / N of it, rank 0 writes the folder.
 
 Files in --output: last.safetensors (every epoch and on Ctrl-C; resume from it),
-final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png,
-events.out.tfevents.* (TensorBoard: per-step losses, lr, beta, images/s; per-epoch
-kNN, cos, probe; the settings as text; --tensorboard false turns them off);
+final.safetensors, epoch-NNNN.safetensors (--save-every), log.jsonl, curves.png and
+curves.svg, events.out.tfevents.* (TensorBoard: per-step losses, lr, beta, images/s;
+per-epoch kNN, cos, probe; the settings as text; --tensorboard false turns them off);
 .mixco.lock holds the folder for the running process (a second run into it is
 refused, naming the first one's PID).
 

@@ -165,7 +165,7 @@ impl Trainer {
         if leader {
             self.checkpoint().save(&summary.checkpoint)?;
             let curves = mixco_eval::chart::training_curves("training curves", &[(run_name(out), read_log(&log_path)?)]);
-            mixco_data::fsutil::write_atomic(&out.join(CURVES_FILE), &mixco_eval::chart::png_bytes(&curves))?;
+            curves.write(&out.join(CURVES_FILE))?;
         }
         self.wait_for_leader()?;
         summary.steps = self.step - started;
