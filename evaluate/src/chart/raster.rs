@@ -35,8 +35,15 @@ impl Curve {
     }
 }
 
-/// `figure` drawn at `scale` image pixels per figure pixel.
+/// The most pixels a chart is drawn with (as many as the largest image
+/// `mixco` decodes): a figure that would need more is drawn smaller.
+pub const MAX_PIXELS: f64 = 64.0 * 1024.0 * 1024.0;
+
+/// `figure` drawn at `scale` image pixels per figure pixel (less where
+/// that would exceed [`MAX_PIXELS`]).
 pub fn raster(figure: &Figure, scale: f64) -> RgbImage {
+    let area = (figure.width * figure.height).max(1.0);
+    let scale = if area * scale * scale > MAX_PIXELS { (MAX_PIXELS / area).sqrt() } else { scale };
     let dim = |v: f64| (v * scale).ceil().clamp(1.0, 65_535.0) as u32;
     let mut img = RgbImage::from_pixel(dim(figure.width), dim(figure.height), Rgb([255, 255, 255]));
     let p = |x: f64, y: f64| point((x * scale) as f32, (y * scale) as f32);
@@ -215,6 +222,19 @@ mod tests {
         let big = raster(&f, 2.0);
         assert_eq!(big.get_pixel(23, 15).0, [255, 0, 0]);
         assert_eq!(big.get_pixel(24, 15).0, [255, 255, 255]);
+    }
+
+    /// A figure of a billion pixels (thousands of runs in one legend, say)
+    /// is drawn within the limit, not allocated whole.
+    #[test]
+    fn huge_figures_are_drawn_smaller() {
+        let mut f = Figure::new(40_000.0, 30_000.0);
+        f.rect(0.0, 0.0, 20_000.0, 10.0, [255, 0, 0]);
+        let img = raster(&f, 2.0);
+        let px = img.width() as f64 * img.height() as f64;
+        assert!(px <= MAX_PIXELS * 1.01 && px > 0.9 * MAX_PIXELS, "{}x{}", img.width(), img.height());
+        assert_eq!(img.get_pixel(img.width() / 2 - 2, 1).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(img.width() / 2 + 2, 1).0, [255, 255, 255]);
     }
 
     #[test]
