@@ -130,15 +130,6 @@ pub fn paths(out: &Path) -> [PathBuf; 2] {
     }
 }
 
-/// Where a text starts: `x` moved left by the part of `width` before the anchor.
-pub(super) fn start_x(x: f64, width: f64, anchor: Anchor) -> f64 {
-    match anchor {
-        Anchor::Start => x,
-        Anchor::Middle => x - width / 2.0,
-        Anchor::End => x - width,
-    }
-}
-
 /// The pieces of a line that are drawn: the whole polyline when `dash` is
 /// 0, else its "on" stretches (the pattern runs on across corners, as an
 /// SVG dash array does).

@@ -2,6 +2,7 @@
 //! licence: `evaluate/fonts/LICENSE-DejaVu.txt`). The PNG and the SVG place
 //! glyphs by the same layout, so both show the same picture.
 
+use super::figure::Anchor;
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve};
 use std::sync::OnceLock;
 
@@ -36,6 +37,18 @@ pub fn layout(text: &str, size: f64) -> (Vec<(GlyphId, f64)>, f64) {
         prev = Some(id);
     }
     (glyphs, caret)
+}
+
+/// The glyphs of `text` at `size` placed so that `anchor` is at `x`: each
+/// glyph's id and x, and the pixels per font unit to scale its outline by.
+pub fn place(text: &str, size: f64, x: f64, anchor: Anchor) -> (Vec<(GlyphId, f64)>, f64) {
+    let (glyphs, width) = layout(text, size);
+    let start = match anchor {
+        Anchor::Start => x,
+        Anchor::Middle => x - width / 2.0,
+        Anchor::End => x - width,
+    };
+    (glyphs.into_iter().map(|(id, dx)| (id, start + dx)).collect(), px_per_unit(size))
 }
 
 /// The width of `text` at `size`, in pixels.

@@ -3,7 +3,7 @@
 //! `ab_glyph_rasterizer`, blends its colour into the image. Edges are
 //! antialiased; a pixel inside a shape takes its colour exactly.
 
-use super::figure::{dashes, start_x, Figure, Shape};
+use super::figure::{dashes, Figure, Shape};
 use super::font;
 use ab_glyph::OutlineCurve;
 use ab_glyph_rasterizer::{point, Point, Rasterizer};
@@ -87,11 +87,10 @@ pub fn raster(figure: &Figure, scale: f64) -> RgbImage {
                 colour,
                 anchor,
             } => {
-                let (glyphs, w) = font::layout(text, *size);
-                let (x0, k) = (start_x(*x, w, *anchor), font::px_per_unit(*size));
-                for (id, dx) in glyphs {
+                let (glyphs, k) = font::place(text, *size, *x, *anchor);
+                for (id, gx) in glyphs {
                     // Font units are y up; the image is y down.
-                    let at = |q: Point| p(x0 + dx + k * q.x as f64, y - k * q.y as f64);
+                    let at = |q: Point| p(gx + k * q.x as f64, y - k * q.y as f64);
                     let curves: Vec<Curve> = font::outline(id)
                         .iter()
                         .map(|c| from_font(c).map(at))

@@ -4,7 +4,7 @@
 //! Sans installed; each text's string stays in its group's `aria-label`, so
 //! it can be searched and read by screen readers.
 
-use super::figure::{start_x, Figure, Shape};
+use super::figure::{Figure, Shape};
 use super::font;
 use ab_glyph::{GlyphId, OutlineCurve};
 use std::collections::BTreeSet;
@@ -65,15 +65,14 @@ pub fn svg(figure: &Figure) -> String {
                 colour,
                 anchor,
             } => {
-                let (glyphs, tw) = font::layout(text, *size);
-                let (x0, k) = (start_x(*x, tw, *anchor), font::px_per_unit(*size));
+                let (glyphs, k) = font::place(text, *size, *x, *anchor);
                 let _ = writeln!(
                     body,
                     r#"<g aria-label="{}" fill="{}">"#,
                     escape(text),
                     hex(*colour)
                 );
-                for (id, dx) in glyphs
+                for (id, gx) in glyphs
                     .into_iter()
                     .filter(|(id, _)| !font::outline(*id).is_empty())
                 {
@@ -82,7 +81,7 @@ pub fn svg(figure: &Figure) -> String {
                         body,
                         r##"<use xlink:href="#g{}" transform="translate({} {}) scale({} {})"/>"##,
                         id.0,
-                        num(x0 + dx),
+                        num(gx),
                         num(*y),
                         num(k),
                         num(-k)
