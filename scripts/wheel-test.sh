@@ -19,6 +19,12 @@ quiet() { "$@" > "$out/step.log" 2>&1 || { cat "$out/step.log" >&2; return 1; };
 step() { local t=$EPOCHREALTIME; "$@"; awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "  (%.1f s)\n", b - a }'; }
 echo "wheel test: building the wheels from the debug binaries"
 step $py scripts/build_wheel.py --bin target/debug/mixco-notorch --train-bin "$src" --out "$out/dist"
+# The oldest glibc the wheels promise (README: Ubuntu 22.04, Debian 12, RHEL 9):
+# one new libm symbol (f64::hypot is GLIBC_2.35) once raised the tag unnoticed.
+for w in "$out"/dist/*.whl; do
+  minor=$(basename "$w" | sed -n 's/.*manylinux_2_\([0-9]*\)_x86_64.whl/\1/p')
+  [ -n "$minor" ] && [ "$minor" -le 34 ] || { echo "error: $w needs glibc 2.${minor:-?}; the wheels promise 2.34 (objdump -T the binary | grep GLIBC_2.3)" >&2; exit 1; }
+done
 echo "wheel test: a fresh venv with the mixco wheel and onnxruntime only"
 step $py -m venv "$out/venv"
 site=$("$out/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

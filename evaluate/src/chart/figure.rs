@@ -143,7 +143,8 @@ pub(super) fn dashes(points: &[(f64, f64)], dash: f64) -> Vec<Vec<(f64, f64)>> {
     let mut phase = 0.0f64;
     for w in points.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let len = (b.0 - a.0).hypot(b.1 - a.1);
+        // Not f64::hypot: glibc's hypot carries a 2.35 symbol version, which would raise the wheels' manylinux tag.
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
         let at = |t: f64| {
             if len > 0.0 {
                 (a.0 + (b.0 - a.0) * t / len, a.1 + (b.1 - a.1) * t / len)
