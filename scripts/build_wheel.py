@@ -53,6 +53,30 @@ def glibc_minor(binaries):
     return newest
 
 
+# The libraries a manylinux wheel may take from the system (PEP 600: glibc's
+# and libgcc's); anything else must be inside the wheel or in a wheel it
+# requires. maturin's wheel repair found liblzma here (now built in, xz2's
+# "static" feature), which our tag had promised without checking.
+SYSTEM_LIBS = {"libc.so.6", "libm.so.6", "libgcc_s.so.1", "libpthread.so.0", "libdl.so.2", "librt.so.1",
+               "ld-linux-x86-64.so.2", "libstdc++.so.6"}
+# The trainer's libtorch comes from the torch wheel it requires (the launcher
+# puts torch/lib on the loader's path).
+TORCH_LIBS = re.compile(r"^lib(torch|torch_cpu|torch_cuda|c10|c10_cuda|gomp-[0-9a-f]+|cudart)[.\w-]*\.so(\.\d+)*$")
+
+
+def check_libraries(binary, torch=False):
+    """Refuses a binary that needs a shared library no manylinux system is
+    sure to have (objdump -p's NEEDED entries; skipped without objdump)."""
+    try:
+        out = subprocess.run(["objdump", "-p", binary], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    needed = re.findall(r"^\s*NEEDED\s+(\S+)", out, re.M)
+    foreign = [n for n in needed if n not in SYSTEM_LIBS and not (torch and TORCH_LIBS.match(n))]
+    if foreign:
+        sys.exit(f"error: {binary} needs {', '.join(foreign)}, which a manylinux system need not have; link it statically")
+
+
 def stripped(binary, tmp):
     out = os.path.join(tmp, os.path.basename(binary) + f".{len(os.listdir(tmp))}")
     if shutil.which("strip"):
@@ -109,6 +133,9 @@ def main():
     ver = version()
     os.makedirs(a.out, exist_ok=True)
     binaries = [a.bin] + ([a.train_bin] if a.train_bin else [])
+    check_libraries(a.bin)
+    if a.train_bin:
+        check_libraries(a.train_bin, torch=True)
     tag = f"py3-none-manylinux_2_{glibc_minor(binaries)}_x86_64"
     written = []
     with tempfile.TemporaryDirectory() as tmp:
