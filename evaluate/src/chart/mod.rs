@@ -245,101 +245,71 @@ const PANEL_GAP: f64 = 70.0;
 /// and appears once in the legend (lines past the tenth are dashed, past
 /// the twentieth dotted).
 pub fn line_panels(title: &str, x_label: &str, panels: &[(String, Vec<Line>, Axis)]) -> Figure {
-    let labels: Vec<&str> = panels
-        .iter()
-        .flat_map(|(_, ls, _)| ls.iter().map(|l| l.label.as_str()))
-        .fold(Vec::new(), |mut v, l| {
-            if !v.contains(&l) {
-                v.push(l);
-            }
-            v
-        });
+    let labels: Vec<&str> = panels.iter().flat_map(|(_, ls, _)| ls.iter().map(|l| l.label.as_str())).fold(Vec::new(), |mut v, l| {
+        if !v.contains(&l) {
+            v.push(l);
+        }
+        v
+    });
     let legend_top = TOP + panels.len() as f64 * (PANEL_H + PANEL_GAP);
-    let height = legend_top + labels.len() as f64 * ROW + 10.0;
-    let mut fig = Figure::new(WIDTH, height);
+    let mut fig = Figure::new(WIDTH, legend_top + labels.len() as f64 * ROW + 10.0);
     fig.text(20.0, 30.0, title, TITLE, BLACK, Anchor::Start);
-    let xs: Vec<f64> = panels
-        .iter()
-        .flat_map(|(_, ls, _)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0)))
-        .collect();
-    let (x0, x1) = xs
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        });
-    let (x0, x1) = match (x0.is_finite(), x1 > x0) {
-        (true, true) => (x0, x1),
-        // One epoch: a range around it (the fixed 0..1 once put a far epoch off the image).
-        (true, false) => (x0 - 0.5, x0 + 0.5),
-        _ => (0.0, 1.0),
-    };
+    let xs = x_range(panels);
     for (p, (name, lines, axis)) in panels.iter().enumerate() {
         let py = TOP + p as f64 * (PANEL_H + PANEL_GAP);
-        let Some((y0, y1, step)) = y_range(lines, *axis) else {
-            continue;
-        };
+        let Some(ys) = y_range(lines, *axis) else { continue };
         fig.text(LEFT, py - 10.0, name, LABEL, BLACK, Anchor::Start);
-        // Inside the figure whatever the values (pixel arithmetic once overflowed).
-        let to_px = |x: f64, y: f64| {
-            let fx = LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT);
-            let fy = py + PANEL_H - (y - y0) / (y1 - y0) * PANEL_H;
-            (fx.clamp(0.0, WIDTH - 5.0), fy.clamp(0.0, height - 5.0))
-        };
-        let decimals = (0..4)
-            .find(|d| ((step * 10f64.powi(*d)) - (step * 10f64.powi(*d)).round()).abs() < 1e-6)
-            .unwrap_or(4) as usize;
-        let ticks = (((y1 - y0) / step).round() as usize).min(20);
-        for i in 0..=ticks {
-            let y = y0 + step * i as f64;
-            let fy = to_px(x0, y).1.round();
-            fig.rect(LEFT, fy, WIDTH - RIGHT, fy + 1.0, GRID);
-            fig.text(
-                LEFT - 8.0,
-                fy + 4.5,
-                &format!("{y:.decimals$}"),
-                TICK,
-                GREY,
-                Anchor::End,
-            );
-        }
-        fig.rect(LEFT, py, LEFT + 2.0, py + PANEL_H, BLACK);
-        fig.rect(LEFT, py + PANEL_H, WIDTH - RIGHT, py + PANEL_H + 2.0, BLACK);
-        for x in integer_ticks(x0, x1) {
-            fig.text(
-                to_px(x, y0).0,
-                py + PANEL_H + 18.0,
-                &format!("{x:.0}"),
-                TICK,
-                GREY,
-                Anchor::Middle,
-            );
-        }
-        for line in lines {
-            let (c, dash) = line_style(labels.iter().position(|l| *l == line.label).unwrap_or(0));
-            let pts: Vec<(f64, f64)> = line
-                .points
-                .iter()
-                .filter(|p| p.1.is_finite())
-                .map(|&(x, y)| to_px(x, y))
-                .collect();
-            fig.line(pts.clone(), c, 3.0, dash);
-            for (fx, fy) in pts {
-                fig.rect(fx - 3.5, fy - 3.5, fx + 3.5, fy + 3.5, c);
-            }
-        }
+        panel(&mut fig, py, xs, ys, lines, |label| line_style(labels.iter().position(|l| *l == label).unwrap_or(0)));
         if p + 1 == panels.len() {
-            fig.text(
-                WIDTH / 2.0,
-                py + PANEL_H + 38.0,
-                x_label,
-                LABEL,
-                BLACK,
-                Anchor::Middle,
-            );
+            fig.text(WIDTH / 2.0, py + PANEL_H + 38.0, x_label, LABEL, BLACK, Anchor::Middle);
         }
     }
     legend(&mut fig, LEFT, legend_top, &labels, line_style);
     fig
+}
+
+/// The x range of every panel's points; around the one x there is, or 0..1 without points.
+fn x_range(panels: &[(String, Vec<Line>, Axis)]) -> (f64, f64) {
+    let xs = panels.iter().flat_map(|(_, ls, _)| ls.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    match (x0.is_finite(), x1 > x0) {
+        (true, true) => (x0, x1),
+        // One epoch: a range around it (the fixed 0..1 once put a far epoch off the image).
+        (true, false) => (x0 - 0.5, x0 + 0.5),
+        _ => (0.0, 1.0),
+    }
+}
+
+/// One panel whose top is at `py`: grid, y ticks (`ys`: from, to, step),
+/// axes, whole-number x ticks, and the lines with a marker at each point.
+fn panel(fig: &mut Figure, py: f64, (x0, x1): (f64, f64), (y0, y1, step): (f64, f64, f64), lines: &[Line], style: impl Fn(&str) -> (Colour, f64)) {
+    // Inside the figure whatever the values (pixel arithmetic once overflowed).
+    let height = fig.height;
+    let to_px = |x: f64, y: f64| {
+        let fx = LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT);
+        let fy = py + PANEL_H - (y - y0) / (y1 - y0) * PANEL_H;
+        (fx.clamp(0.0, WIDTH - 5.0), fy.clamp(0.0, height - 5.0))
+    };
+    let decimals = (0..4).find(|d| ((step * 10f64.powi(*d)) - (step * 10f64.powi(*d)).round()).abs() < 1e-6).unwrap_or(4) as usize;
+    for i in 0..=(((y1 - y0) / step).round() as usize).min(20) {
+        let y = y0 + step * i as f64;
+        let fy = to_px(x0, y).1.round();
+        fig.rect(LEFT, fy, WIDTH - RIGHT, fy + 1.0, GRID);
+        fig.text(LEFT - 8.0, fy + 4.5, &format!("{y:.decimals$}"), TICK, GREY, Anchor::End);
+    }
+    fig.rect(LEFT, py, LEFT + 2.0, py + PANEL_H, BLACK);
+    fig.rect(LEFT, py + PANEL_H, WIDTH - RIGHT, py + PANEL_H + 2.0, BLACK);
+    for x in integer_ticks(x0, x1) {
+        fig.text(to_px(x, y0).0, py + PANEL_H + 18.0, &format!("{x:.0}"), TICK, GREY, Anchor::Middle);
+    }
+    for line in lines {
+        let (c, dash) = style(&line.label);
+        let pts: Vec<(f64, f64)> = line.points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| to_px(x, y)).collect();
+        fig.line(pts.clone(), c, 3.0, dash);
+        for (fx, fy) in pts {
+            fig.rect(fx - 3.5, fy - 3.5, fx + 3.5, fy + 3.5, c);
+        }
+    }
 }
 
 /// A panel's y range and tick step: the axis's own range widened by the
