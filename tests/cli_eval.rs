@@ -252,19 +252,14 @@ fn a_published_run_is_served_from_its_folder_and_a_server() {
     let o = mixco(&[&["eval", onnx.to_str().unwrap()][..], &DATA, &["--baseline", "none", "--no-cache", "--json", report.to_str().unwrap(), "--tensorboard", tb.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", text(&o));
     // Issue 32: the results as TensorBoard scalars, read by TensorBoard's own reader.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let read = std::process::Command::new(root.join(".venv/bin/python")).arg(root.join("scripts/tb_read.py")).arg(tb.join("enc.onnx")).output();
-    match read {
-        Ok(r) if r.status.success() => {
-            let tbv: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
-            let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-            let want = 100.0 * json["results"][0]["linear"]["top1"].as_f64().unwrap();
-            let got = &tbv["scalars"]["synthetic/linear_top1"][0];
-            assert_eq!(got[0].as_u64(), Some(0), "{tbv}");
-            assert!((got[1].as_f64().unwrap() - want).abs() < 1e-4, "{got} vs {want}");
-            assert!(tbv["scalars"]["synthetic/knn200_top1"].is_array(), "{tbv}");
-        }
-        _ => eprintln!("skipped the TensorBoard read: no tensorboard in the project venv"),
+    if let Some(out) = util::venv_script("tb_read.py", &[tb.join("enc.onnx").as_os_str()], "tensorboard") {
+        let tbv: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let want = 100.0 * json["results"][0]["linear"]["top1"].as_f64().unwrap();
+        let got = &tbv["scalars"]["synthetic/linear_top1"][0];
+        assert_eq!(got[0].as_u64(), Some(0), "{tbv}");
+        assert!((got[1].as_f64().unwrap() - want).abs() < 1e-4, "{got} vs {want}");
+        assert!(tbv["scalars"]["synthetic/knn200_top1"].is_array(), "{tbv}");
     }
     let dist = dir.path().join("dist");
     let o = mixco(&["zoo", "publish", run.to_str().unwrap(), report.to_str().unwrap(), "-o", dist.to_str().unwrap(), "--name", "tiny", "--description", "a test"]);

@@ -42,33 +42,9 @@ fn write_log(dir: &std::path::Path, name: &str, knn: [f64; 3]) -> std::path::Pat
 /// resvg (scripts/svg_render.py: an independent renderer, no system fonts)
 /// draws `svg` at `zoom`; None (and a message) without the venv or the wheel.
 fn resvg(svg: &std::path::Path, zoom: f64) -> Option<image::RgbImage> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
     let out = svg.with_extension("resvg.png");
-    let o = std::process::Command::new(&py)
-        .arg(root.join("scripts/svg_render.py"))
-        .arg(svg)
-        .arg(&out)
-        .arg(zoom.to_string())
-        .output();
-    match o {
-        Ok(o) if o.status.success() => Some(image::open(&out).unwrap().to_rgb8()),
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'resvg_py'") => {
-            eprintln!(
-                "skipped: {} has no resvg-py (make venv installs it from requirements.txt)",
-                py.display()
-            );
-            None
-        }
-        Ok(o) => panic!(
-            "svg_render.py failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => {
-            eprintln!("skipped: no project venv at {} ({e})", py.display());
-            None
-        }
-    }
+    util::venv_script("svg_render.py", &[svg.as_os_str(), out.as_os_str(), zoom.to_string().as_ref()], "resvg_py")?;
+    Some(image::open(&out).unwrap().to_rgb8())
 }
 
 /// Issue 32: several runs overlaid, each named in the legend, written as a

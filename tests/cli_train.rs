@@ -434,21 +434,7 @@ fn a_rendezvous_port_of_another_program_is_named_within_the_timeout() {
 /// run folder: {"scalars": {tag: [[step, value]]}, "text": {...}}; None (and
 /// a message) where the venv has no tensorboard.
 fn tensorboard_read(run: &std::path::Path) -> Option<serde_json::Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
-    let o = std::process::Command::new(&py).arg(root.join("scripts/tb_read.py")).arg(run).output();
-    match o {
-        Ok(o) if o.status.success() => Some(serde_json::from_slice(&o.stdout).unwrap()),
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'tensorboard'") => {
-            eprintln!("skipped: {} has no tensorboard (make venv installs it from requirements.txt)", py.display());
-            None
-        }
-        Ok(o) => panic!("tb_read.py failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            eprintln!("skipped: no project venv at {} ({e})", py.display());
-            None
-        }
-    }
+    util::venv_script("tb_read.py", &[run.as_os_str()], "tensorboard").map(|out| serde_json::from_slice(&out).unwrap())
 }
 
 /// Issue 32: every run writes TensorBoard event files (rank 0) that

@@ -17,6 +17,27 @@ pub fn mixco(args: &[&str]) -> Output {
     command().args(args).output().unwrap()
 }
 
+/// Runs `scripts/SCRIPT ARGS` with the project venv's Python (TensorBoard's
+/// reader, resvg: the independent checks of what mixco writes) and returns
+/// its standard output; None, with a message, where the venv or `module`
+/// is absent. A failure of the script itself fails the test.
+pub fn venv_script(script: &str, args: &[&std::ffi::OsStr], module: &str) -> Option<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join(".venv/bin/python");
+    match Command::new(&py).arg(root.join("scripts").join(script)).args(args).output() {
+        Ok(o) if o.status.success() => Some(o.stdout),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains(&format!("No module named '{module}'")) => {
+            eprintln!("skipped: {} has no {module} (make venv installs it from requirements.txt)", py.display());
+            None
+        }
+        Ok(o) => panic!("{script} failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipped: no project venv at {} ({e})", py.display());
+            None
+        }
+    }
+}
+
 /// Standard output and standard error, one after the other.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
