@@ -93,17 +93,23 @@ pub fn matrix_rows(reports: &[Report]) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = reports[0]
         .results
         .iter()
-        .enumerate()
-        .map(|(i, m)| {
+        .map(|m| {
             let mut row = vec![m.model.clone()];
             for r in reports {
-                row.push(format!("{:.2}", 100.0 * r.results[i].linear.top1));
-                row.push(format!("{:.2}", 100.0 * r.results[i].knn_top1[1].1));
+                // By name: a model missing from a dataset's report (or a kNN k) shows "-".
+                let res = r.results.iter().find(|x| x.model == m.model);
+                row.push(pct(res.map(|x| x.linear.top1), 2));
+                row.push(pct(res.and_then(|x| x.knn(200)), 2));
             }
             row
         })
         .collect();
     (header, rows)
+}
+
+/// A fraction as a percentage with `decimals`, or "-" when it was not measured.
+fn pct(v: Option<f64>, decimals: usize) -> String {
+    v.map(|v| format!("{:.decimals$}", 100.0 * v)).unwrap_or_else(|| "-".into())
 }
 
 pub fn markdown(reports: &[Report]) -> String {
@@ -119,7 +125,8 @@ pub fn csv(reports: &[Report]) -> String {
     let mut csv = String::from("model,dataset,linear_top1,linear_top5,knn20_top1,knn200_top1\n");
     for r in reports {
         for m in &r.results {
-            csv += &format!("{},{},{:.4},{:.4},{:.4},{:.4}\n", m.model, r.dataset, m.linear.top1, m.linear.top5, m.knn_top1[0].1, m.knn_top1[1].1);
+            let knn = |k| m.knn(k).map(|v| format!("{v:.4}")).unwrap_or_default();
+            csv += &format!("{},{},{:.4},{:.4},{},{}\n", m.model, r.dataset, m.linear.top1, m.linear.top5, knn(20), knn(200));
         }
     }
     csv
@@ -198,6 +205,13 @@ mod tests {
         let csv = csv(&reports);
         assert_eq!(csv.lines().nth(1), Some("a.onnx,cifar10,0.5000,0.9000,0.4900,0.4800"));
         assert_eq!(csv.lines().count(), 5);
+        // A report read from a file may lack a k or a model: blank, not a panic.
+        let mut partial = reports.clone();
+        partial[1].results[0].knn_top1.truncate(1);
+        partial[1].results.pop();
+        assert!(markdown(&partial).contains("| random resnet10 | 30.00 | 28.00 | - | - |"), "{}", markdown(&partial));
+        let partial_csv = super::csv(&partial);
+        assert!(partial_csv.contains("a.onnx,cifar100,0.2000,0.9000,0.1900,\n"), "{partial_csv}");
         let fig = chart(&reports);
         assert_eq!(&fig.png()[1..4], b"PNG");
         let svg = fig.svg();
