@@ -175,20 +175,28 @@ impl FileLock {
     /// Locks `path` (created if needed), calling `waiting` once if another
     /// process holds it, then waiting for it.
     pub fn wait(path: &Path, waiting: impl FnOnce()) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: flock on a file descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !try_lock(&file, path)? {
             waiting();
-            // SAFETY: as above; blocks until the holder releases it.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(Error::io(path, std::io::Error::last_os_error()));
-            }
+            file.lock().map_err(|e| Error::io(path, e))?;
         }
         Ok(FileLock { _file: file })
+    }
+}
+
+/// Takes `file`'s exclusive advisory lock (std's `File::try_lock`, `flock`
+/// on Linux) without waiting: false where another process holds it. The
+/// kernel releases it when the file is closed or the process ends, however
+/// it ends. The one lock of both kinds: fetches (`FileLock`) and run
+/// folders (`mixco_train::run_dir::RunLock`).
+pub fn try_lock(file: &File, path: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
     }
 }
 

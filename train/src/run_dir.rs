@@ -8,7 +8,6 @@ use mixco_model::run::is_run_file;
 use mixco_data::Error;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The lock file; not a run file (a folder holding only it holds no run).
@@ -36,8 +35,7 @@ impl RunLock {
         let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
             Error::io(&path, std::io::Error::new(e.kind(), format!("the output folder is not writable ({e})")))
         })?;
-        // SAFETY: flock on a file descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !mixco_data::fsutil::try_lock(&file, &path)? {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             let holder = pid.trim().parse::<u32>().map(|p| format!("process {p}")).unwrap_or_else(|_| "another process".into());
