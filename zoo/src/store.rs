@@ -174,16 +174,19 @@ impl Zoo {
                 }
                 FileStatus::Missing => {}
             }
-            if file.check() == Check::Unverified && !self.trust_unverified && self.pinned(model, kind)?.is_none() {
+            let pin = self.pinned(model, kind)?;
+            if file.check() == Check::Unverified && !self.trust_unverified && pin.is_none() {
                 return Err(Error::Untrusted { name: name.into(), url: file.urls.join(", ") });
             }
-            self.fetch_file(model, file, &path, opts)?;
+            self.fetch_file(model, file, &path, opts, pin)?;
             out.push((path, true));
         }
         Ok(out)
     }
 
-    fn fetch_file(&self, model: &Model, file: &File, path: &Path, opts: &DownloadOptions) -> Result<(), Error> {
+    /// Downloads `file` to `path` and checks it (against its hash, else its
+    /// `pin`, else its form; an unpinned file is pinned).
+    fn fetch_file(&self, model: &Model, file: &File, path: &Path, opts: &DownloadOptions, pin: Option<String>) -> Result<(), Error> {
         let staging = self.dir.join(".downloads").join(format!("{}.{}", model.name, file.kind.extension()));
         let part = PathBuf::from(format!("{}.part", staging.display()));
         let discard = || {
@@ -206,7 +209,6 @@ impl Zoo {
         let check = file.check();
         // With no published hash, only the content's form vouches for it
         // before it is pinned for ever (a portal's page once was).
-        let pin = self.pinned(model, file.kind)?;
         let mut head = Vec::new();
         if let Ok(f) = fs::File::open(&staging) {
             let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 64), &mut head);
