@@ -285,8 +285,10 @@ fn x_range(panels: &[(String, Vec<Line>, Axis)]) -> (f64, f64) {
 fn panel(fig: &mut Figure, py: f64, (x0, x1): (f64, f64), (y0, y1, step): (f64, f64, f64), lines: &[Line], style: impl Fn(&str) -> (Colour, f64)) {
     // Inside the figure whatever the values (pixel arithmetic once overflowed).
     let height = fig.height;
+    // 2% of the range inside each end, so the first and last markers sit clear of the axes.
+    let (m0, m1) = (x0 - 0.02 * (x1 - x0), x1 + 0.02 * (x1 - x0));
     let to_px = |x: f64, y: f64| {
-        let fx = LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT);
+        let fx = LEFT + (x - m0) / (m1 - m0) * (WIDTH - LEFT - RIGHT);
         let fy = py + PANEL_H - (y - y0) / (y1 - y0) * PANEL_H;
         (fx.clamp(0.0, WIDTH - 5.0), fy.clamp(0.0, height - 5.0))
     };
@@ -532,19 +534,13 @@ mod tests {
         // y from 0 up to 12 (ticks every 5 would be too few: 11 / 4 -> a step of 5, range 0..15).
         let row = |y: f64| (70.0 + 220.0 - y / 15.0 * 220.0) as u32;
         let on = |y: f64| {
-            (100..720)
+            (110..710)
                 .filter(|&x| *img.get_pixel(x, row(y)) == blue)
                 .count()
         };
         let (solid, dashed) = (on(1.0), on(11.0));
-        assert!(
-            solid > 600,
-            "the first line is solid ({solid} of 620 pixels)"
-        );
-        assert!(
-            (250..450).contains(&dashed),
-            "the eleventh is about half drawn ({dashed} of 620)"
-        );
+        assert!(solid == 600, "the first line is solid ({solid} of 600 pixels)");
+        assert!((240..360).contains(&dashed), "the eleventh is about half drawn ({dashed} of 600)");
         assert_eq!(line_style(10), (PALETTE[0], 9.0));
         assert_eq!(line_style(25).1, 3.0);
     }
