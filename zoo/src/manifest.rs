@@ -287,7 +287,7 @@ top1 = 42.5
             ("open-mmlab/mmselfsup", "https://download.openmmlab.com/mmselfsup/1.x/"),
             ("facebookresearch/moco", "https://dl.fbaipublicfiles.com/moco/moco_checkpoints/"),
             ("pytorch/vision", "https://download.pytorch.org/models/"),
-            ("sungnyun/MixCo-Mixup-Contrastive", "https://drive.google.com/uc?export=download&id="),
+            ("Lee-Gihun/MixCo-Mixup-Contrast", "https://drive.google.com/uc?export=download&id="),
         ];
         let m = Manifest::parse("embedded", EMBEDDED).unwrap();
         assert!(m.models.len() >= 10);
@@ -301,7 +301,7 @@ top1 = 42.5
                     assert!(u.len() > host.len() && !u.contains(' ') && urls.insert(u.clone()), "{}: {u}", model.name);
                 }
                 match (model.publisher.as_str(), f.check()) {
-                    ("sungnyun/MixCo-Mixup-Contrastive", c) => assert_eq!(c, Check::Unverified),
+                    ("Lee-Gihun/MixCo-Mixup-Contrast", c) => assert_eq!(c, Check::Unverified),
                     ("pytorch/vision" | "open-mmlab/mmselfsup", Check::Sha256Prefix(p)) => {
                         assert!(f.urls[0].ends_with(&format!("-{p}.pth")), "the prefix is the file name's")
                     }
