@@ -41,16 +41,20 @@ def version():
     return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
 
 
-def glibc_minor(binaries):
+def objdump(binary):
+    """`objdump -p -T` of a binary: its NEEDED libraries and the symbol
+    versions it uses, read once for both checks; None without objdump."""
+    try:
+        return subprocess.run(["objdump", "-p", "-T", binary], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def glibc_minor(dumps):
     """The newest GLIBC_2.N the binaries need (34 if objdump is missing)."""
-    newest = 17
-    for b in binaries:
-        try:
-            out = subprocess.run(["objdump", "-T", b], capture_output=True, text=True, check=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            return 34
-        newest = max([newest] + [int(m) for m in re.findall(r"GLIBC_2\.(\d+)", out)])
-    return newest
+    if any(d is None for d in dumps):
+        return 34
+    return max([17] + [int(m) for d in dumps for m in re.findall(r"GLIBC_2\.(\d+)", d)])
 
 
 # The libraries a manylinux wheel may take from the system (PEP 600: glibc's
@@ -64,14 +68,10 @@ SYSTEM_LIBS = {"libc.so.6", "libm.so.6", "libgcc_s.so.1", "libpthread.so.0", "li
 TORCH_LIBS = re.compile(r"^lib(torch|torch_cpu|torch_cuda|c10|c10_cuda|gomp-[0-9a-f]+|cudart)[.\w-]*\.so(\.\d+)*$")
 
 
-def check_libraries(binary, torch=False):
+def check_libraries(binary, dump, torch=False):
     """Refuses a binary that needs a shared library no manylinux system is
-    sure to have (objdump -p's NEEDED entries; skipped without objdump)."""
-    try:
-        out = subprocess.run(["objdump", "-p", binary], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return
-    needed = re.findall(r"^\s*NEEDED\s+(\S+)", out, re.M)
+    sure to have (the NEEDED entries of its `dump`; skipped without objdump)."""
+    needed = re.findall(r"^\s*NEEDED\s+(\S+)", dump or "", re.M)
     foreign = [n for n in needed if n not in SYSTEM_LIBS and not (torch and TORCH_LIBS.match(n))]
     if foreign:
         sys.exit(f"error: {binary} needs {', '.join(foreign)}, which a manylinux system need not have; link it statically")
@@ -133,10 +133,11 @@ def main():
     ver = version()
     os.makedirs(a.out, exist_ok=True)
     binaries = [a.bin] + ([a.train_bin] if a.train_bin else [])
-    check_libraries(a.bin)
+    dumps = {b: objdump(b) for b in binaries}
+    check_libraries(a.bin, dumps[a.bin])
     if a.train_bin:
-        check_libraries(a.train_bin, torch=True)
-    tag = f"py3-none-manylinux_2_{glibc_minor(binaries)}_x86_64"
+        check_libraries(a.train_bin, dumps[a.train_bin], torch=True)
+    tag = f"py3-none-manylinux_2_{glibc_minor(list(dumps.values()))}_x86_64"
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         pkg = os.path.join(ROOT, "python", "mixco")

@@ -98,8 +98,8 @@ pub fn matrix_rows(reports: &[Report]) -> (Vec<String>, Vec<Vec<String>>) {
             for r in reports {
                 // By name: a model missing from a dataset's report (or a kNN k) shows "-".
                 let res = r.results.iter().find(|x| x.model == m.model);
-                row.push(pct(res.map(|x| x.linear.top1), 2));
-                row.push(pct(res.and_then(|x| x.knn(200)), 2));
+                row.push(percent(res.map(|x| x.linear.top1), ""));
+                row.push(percent(res.and_then(|x| x.knn(200)), ""));
             }
             row
         })
@@ -107,9 +107,10 @@ pub fn matrix_rows(reports: &[Report]) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-/// A fraction as a percentage with `decimals`, or "-" when it was not measured.
-fn pct(v: Option<f64>, decimals: usize) -> String {
-    v.map(|v| format!("{:.decimals$}", 100.0 * v)).unwrap_or_else(|| "-".into())
+/// A fraction as a percentage with two decimals and `unit` ("%" in the
+/// CLI's tables, none in the matrix files), or "-" where it was not measured.
+pub fn percent(v: Option<f64>, unit: &str) -> String {
+    v.map(|v| format!("{:.2}{unit}", 100.0 * v)).unwrap_or_else(|| "-".into())
 }
 
 pub fn markdown(reports: &[Report]) -> String {

@@ -275,9 +275,9 @@ fn print_table(r: &Report) {
     let mut t = Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
     t.set_titles(row!["encoder", r->"linear top-1", r->"linear top-5", r->"kNN top-1 (k=20)", r->"kNN top-1 (k=200)", r->"seconds"]);
-    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    let pct = |v: Option<f64>| report::percent(v, "%");
     for m in &r.results {
-        t.add_row(row![m.model, r->pct(m.linear.top1), r->pct(m.linear.top5), r->pct(m.knn_top1[0].1), r->pct(m.knn_top1[1].1), r->format!("{:.1}", m.seconds.features + m.seconds.knn + m.seconds.probe)]);
+        t.add_row(row![m.model, r->pct(Some(m.linear.top1)), r->pct(Some(m.linear.top5)), r->pct(m.knn(20)), r->pct(m.knn(200)), r->format!("{:.1}", m.seconds.features + m.seconds.knn + m.seconds.probe)]);
     }
     t.printstd();
 }

@@ -389,7 +389,7 @@ fn shell_quote(arg: &str) -> String {
 fn print_summary(log: &std::path::Path) -> Result<()> {
     use prettytable::{format, row, Table};
     let rows = run_dir::read_log(log)?;
-    let pct = |v: Option<f64>| v.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "-".into());
+    let pct = |v: Option<f64>| mixco_eval::report::percent(v, "%");
     let mut t = Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
     t.set_titles(row!["encoder (test split)", r->"kNN top-1", r->"linear probe top-1", r->"loss"]);

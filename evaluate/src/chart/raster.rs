@@ -136,12 +136,8 @@ fn stroke(a: Point, b: Point, width: f32) -> [Point; 4] {
 /// edge (coverage inside the image is unchanged, and no shape, however far
 /// off, sizes an allocation beyond the image).
 fn fill(img: &mut RgbImage, curves: &[Curve], colour: [u8; 3]) {
-    let pts: Vec<Point> = curves
-        .iter()
-        .flat_map(|c| c.points())
-        .filter(|q| q.x.is_finite() && q.y.is_finite())
-        .collect();
-    if pts.len() < curves.iter().map(|c| c.points().len()).sum::<usize>() || pts.is_empty() {
+    let pts: Vec<Point> = curves.iter().flat_map(|c| c.points()).collect();
+    if pts.is_empty() || pts.iter().any(|q| !(q.x.is_finite() && q.y.is_finite())) {
         return;
     }
     let (w, h) = (img.width() as f32, img.height() as f32);

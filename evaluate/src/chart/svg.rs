@@ -6,15 +6,15 @@
 
 use super::figure::{Figure, Shape};
 use super::font;
-use ab_glyph::{GlyphId, OutlineCurve};
-use std::collections::BTreeSet;
+use ab_glyph::OutlineCurve;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// `figure` as an SVG document.
 pub fn svg(figure: &Figure) -> String {
     let (w, h) = (num(figure.width), num(figure.height));
     let mut body = String::new();
-    let mut used = BTreeSet::new();
+    let mut defs = BTreeMap::new();
     for shape in &figure.shapes {
         match shape {
             Shape::Rect {
@@ -72,11 +72,11 @@ pub fn svg(figure: &Figure) -> String {
                     escape(text),
                     hex(*colour)
                 );
-                for (id, gx) in glyphs
-                    .into_iter()
-                    .filter(|(id, _)| !font::outline(*id).is_empty())
-                {
-                    used.insert(id.0);
+                for (id, gx) in glyphs {
+                    // Each glyph's outline once: its path data, empty for a space (no <use>).
+                    if defs.entry(id.0).or_insert_with(|| path(&font::outline(id))).is_empty() {
+                        continue;
+                    }
                     let _ = writeln!(
                         body,
                         r##"<use xlink:href="#g{}" transform="translate({} {}) scale({} {})"/>"##,
@@ -95,12 +95,8 @@ pub fn svg(figure: &Figure) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" version=\"1.1\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\n"
     );
     out += "<!-- written by mixco; text in DejaVu Sans (Bitstream Vera licence), as outlines -->\n<defs>\n";
-    for id in used {
-        let _ = writeln!(
-            out,
-            r#"<path id="g{id}" d="{}"/>"#,
-            path(&font::outline(GlyphId(id)))
-        );
+    for (id, d) in defs.iter().filter(|(_, d)| !d.is_empty()) {
+        let _ = writeln!(out, r#"<path id="g{id}" d="{d}"/>"#);
     }
     out += "</defs>\n";
     let _ = writeln!(out, r##"<rect width="{w}" height="{h}" fill="#ffffff"/>"##);
